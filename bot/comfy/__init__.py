@@ -1,0 +1,1 @@
+"""Everything that speaks ComfyUI's HTTP + websocket protocol. Never imports discord."""

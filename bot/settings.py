@@ -1,0 +1,112 @@
+"""Settings: every knob the operator can turn, read from the environment and `.env`.
+
+`load_settings()` turns a pydantic validation failure into one readable line per problem
+(which variable, what is wrong, an example of a good value) so start-up never shows a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings", "SettingsError", "load_settings", "EXAMPLES"]
+
+# Shown next to a problem so the operator sees what a good value looks like.
+EXAMPLES: dict[str, str] = {
+    "DISCORD_TOKEN": "MTIz...(Bot token from https://discord.com/developers/applications → Bot → Reset Token)",
+    "COMFYUI_URLS": "http://127.0.0.1:8188,http://gpu2:8188",
+    "COMFYUI_TOKEN": "a bearer token your ComfyUI proxy expects (leave unset if none)",
+    "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json)",
+    "WANBOT_DB": "data/wanbot.db",
+    "WANBOT_STALL_SECONDS": "600",
+    "WANBOT_MAX_DOWNLOAD_MB": "512",
+    "WANBOT_LOG_FORMAT": "text (or json)",
+    "WANBOT_LOG_LEVEL": "INFO",
+}
+
+
+class SettingsError(Exception):
+    """Start-up configuration is unusable; `lines` are ready to print, one per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _split_urls(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The operator's configuration. Field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
+    comfyui_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8188"],
+        validation_alias=AliasChoices("COMFYUI_URLS", "COMFYUI_URL"),
+    )
+    comfyui_token: SecretStr | None = Field(default=None, alias="COMFYUI_TOKEN")
+    workflow: str = Field(default="wan-wrapper", alias="WANBOT_WORKFLOW")
+    db_path: Path = Field(default=Path("data/wanbot.db"), alias="WANBOT_DB")
+    stall_seconds: float = Field(default=600.0, gt=0, alias="WANBOT_STALL_SECONDS")
+    max_download_mb: int = Field(default=512, gt=0, alias="WANBOT_MAX_DOWNLOAD_MB")
+    log_format: str = Field(default="text", pattern="^(text|json)$", alias="WANBOT_LOG_FORMAT")
+    log_level: str = Field(
+        default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", alias="WANBOT_LOG_LEVEL"
+    )
+
+    @field_validator("comfyui_urls", mode="before")
+    @classmethod
+    def _parse_urls(cls, value: Any) -> Any:
+        return _split_urls(value)
+
+    @field_validator("comfyui_urls")
+    @classmethod
+    def _check_urls(cls, urls: list[str]) -> list[str]:
+        if not urls:
+            raise ValueError("no ComfyUI server given")
+        cleaned = []
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+            cleaned.append(url.rstrip("/"))
+        return cleaned
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ("?",)
+    name = str(loc[0])
+    field = Settings.model_fields.get(name)
+    if field is not None:
+        alias = field.alias or name
+        if isinstance(field.validation_alias, AliasChoices):
+            alias = str(field.validation_alias.choices[0])
+        name = alias
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    example = EXAMPLES.get(name.upper())
+    hint = f" (example: {example})" if example else ""
+    return f"{name.upper()}: {message}{hint}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment, `.env` and `overrides` (field names).
+
+    Raises SettingsError with one line per problem instead of a pydantic traceback.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError([_describe(err) for err in exc.errors()]) from None
