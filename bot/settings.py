@@ -19,6 +19,7 @@ EXAMPLES: dict[str, str] = {
     "DISCORD_TOKEN": "MTIz...(Bot token from https://discord.com/developers/applications → Bot → Reset Token)",
     "COMFYUI_URLS": "http://127.0.0.1:8188,http://gpu2:8188",
     "COMFYUI_TOKEN": "a bearer token your ComfyUI proxy expects (leave unset if none)",
+    "COMFYUI_TOKEN_IN_QUERY": "true (also send the token as ?token= on the websocket URL)",
     "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json)",
     "WANBOT_DB": "data/wanbot.db",
     "WANBOT_STALL_SECONDS": "600",
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("COMFYUI_URLS", "COMFYUI_URL"),
     )
     comfyui_token: SecretStr | None = Field(default=None, alias="COMFYUI_TOKEN")
+    comfyui_token_in_query: bool = Field(default=False, alias="COMFYUI_TOKEN_IN_QUERY")
     workflow: str = Field(default="wan-wrapper", alias="WANBOT_WORKFLOW")
     db_path: Path = Field(default=Path("data/wanbot.db"), alias="WANBOT_DB")
     stall_seconds: float = Field(default=600.0, gt=0, alias="WANBOT_STALL_SECONDS")

@@ -1,0 +1,118 @@
+"""Can this backend run this workflow? Answered before any member waits.
+
+Probes /system_stats, /object_info/{class} for every node the template uses and
+/models/{folder} for every model file it references, and returns a report that names the
+missing node pack or model file and folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bot.comfy.client import ComfyClient
+from bot.comfy.errors import ComfyError
+from bot.comfy.packs import pack_for
+from bot.comfy.protocol import SystemStats
+
+__all__ = ["ModelNeed", "TemplateNeeds", "BackendReport", "check_backend"]
+
+
+class ModelNeed(Protocol):
+    node_id: str
+    class_type: str
+    input_name: str
+    filename: str
+    folder: str
+
+
+class TemplateNeeds(Protocol):
+    """What the check needs from a workflow template."""
+
+    def node_classes(self) -> set[str]: ...
+
+    def model_files(self) -> list[ModelNeed]: ...
+
+
+# ComfyUI accepts these legacy folder names as aliases of the modern ones.
+_FOLDER_ALIASES = {"diffusion_models": ("diffusion_models", "unet"), "text_encoders": ("text_encoders", "clip"),
+                   "vae": ("vae",)}
+
+
+@dataclass
+class BackendReport:
+    url: str
+    reachable: bool = False
+    version: str = "?"
+    device: str = "?"
+    vram_free: int = 0
+    vram_total: int = 0
+    missing_nodes: dict[str, str] = field(default_factory=dict)  # class_type -> pack name
+    missing_models: list[str] = field(default_factory=list)  # plain sentences
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and not self.missing_nodes and not self.missing_models and self.error is None
+
+    def problems(self) -> list[str]:
+        lines = [self.error] if self.error else []
+        for class_type, pack in sorted(self.missing_nodes.items()):
+            lines.append(f"node {class_type} missing: install {pack}")
+        return lines + self.missing_models
+
+
+async def check_backend(client: ComfyClient, template: TemplateNeeds) -> BackendReport:
+    report = BackendReport(url=client.name)
+    try:
+        stats = await client.system_stats()
+    except ComfyError as exc:
+        report.error = exc.reason
+        return report
+    report.reachable = True
+    _describe_system(report, stats)
+    try:
+        await _check_nodes(client, template.node_classes(), report)
+        await _check_models(client, template.model_files(), report)
+    except ComfyError as exc:
+        report.error = exc.reason
+    if any(c.startswith("VHS_") for c in template.node_classes()):
+        report.notes.append("VHS_VideoCombine needs ffmpeg on the ComfyUI host (imageio-ffmpeg or system ffmpeg)")
+    return report
+
+
+def _describe_system(report: BackendReport, stats: SystemStats) -> None:
+    report.version = stats.system.comfyui_version
+    if stats.devices:
+        device = stats.devices[0]
+        report.device = f"{device.name} ({device.type})"
+        report.vram_free, report.vram_total = device.vram_free, device.vram_total
+        if device.type == "cpu":
+            report.notes.append("no GPU device: Wan will be extremely slow on CPU")
+
+
+async def _check_nodes(client: ComfyClient, classes: Iterable[str], report: BackendReport) -> None:
+    ordered = sorted(classes)
+    infos = await asyncio.gather(*(client.object_info(c) for c in ordered))
+    for class_type, info in zip(ordered, infos):
+        if info is None:
+            report.missing_nodes[class_type] = pack_for(class_type).name
+
+
+async def _check_models(client: ComfyClient, needs: list[ModelNeed], report: BackendReport) -> None:
+    folders = sorted({alias for need in needs for alias in _FOLDER_ALIASES.get(need.folder, (need.folder,))})
+    listings = dict(zip(folders, await asyncio.gather(*(client.models(f) for f in folders))))
+    if any(listing is None for listing in listings.values()):
+        report.notes.append("this ComfyUI has no /models route: model files checked at first job only")
+        return
+    for need in needs:
+        aliases = _FOLDER_ALIASES.get(need.folder, (need.folder,))
+        if any(need.filename in (listings.get(a) or []) for a in aliases):
+            continue
+        report.missing_models.append(
+            f"model file {need.filename!r} not found in models/{need.folder} "
+            f"({need.class_type}.{need.input_name}, node {need.node_id})"
+        )

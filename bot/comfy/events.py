@@ -1,0 +1,189 @@
+"""The websocket of one ComfyUI backend: connect, heartbeat, reconnect, route events.
+
+ComfyUI sends a prompt's events only to the socket whose clientId submitted it and drops them
+when that socket is down, so this module keeps one socket per backend under the client's fixed
+clientId, reconnects with the same id, and counts reconnects: whoever waits on a prompt must
+reconcile with /queue and /history after a reconnect because events in the gap are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.comfy.client import ComfyClient
+
+__all__ = ["Event", "EventStream", "Subscription"]
+
+log = logging.getLogger(__name__)
+
+_SUBSCRIPTION_BUFFER = 2048
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any]
+
+    @property
+    def prompt_id(self) -> str | None:
+        value = self.data.get("prompt_id")
+        return value if isinstance(value, str) else None
+
+
+@dataclass
+class Subscription:
+    """Events for one prompt, in arrival order."""
+
+    prompt_id: str
+    queue: asyncio.Queue[Event] = field(default_factory=lambda: asyncio.Queue(_SUBSCRIPTION_BUFFER))
+
+    def put(self, event: Event) -> None:
+        if self.queue.full():
+            # Only a stuck consumer fills this; dropping the oldest keeps the newest progress.
+            self.queue.get_nowait()
+        self.queue.put_nowait(event)
+
+    async def get(self, timeout: float | None) -> Event | None:
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return None
+
+
+class EventStream:
+    """Keeps the backend's websocket open and fans its events out by prompt_id."""
+
+    def __init__(
+        self,
+        client: ComfyClient,
+        *,
+        heartbeat: float = 20.0,
+        reconnect_min: float = 0.5,
+        reconnect_max: float = 15.0,
+    ) -> None:
+        self.client = client
+        self.heartbeat = heartbeat
+        self.reconnect_min = reconnect_min
+        self.reconnect_max = reconnect_max
+        self.connected = asyncio.Event()
+        self.reconnects = 0  # bumps on every successful (re)connect after the first
+        self.queue_remaining: int | None = None
+        self._subs: dict[str, list[Subscription]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._connects = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"comfy-ws {self.client.name}")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.connected.clear()
+
+    async def wait_connected(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def drop(self) -> None:
+        """Close the current socket (it reconnects); used when a watcher suspects it is stale."""
+        if self._ws is not None and not self._ws.closed:
+            await self._ws.close()
+
+    # ----------------------------------------------------------------- routing
+
+    def subscribe(self, prompt_id: str) -> Subscription:
+        """Subscribe BEFORE submitting the prompt, so no early event is missed."""
+        sub = Subscription(prompt_id)
+        self._subs.setdefault(prompt_id, []).append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.prompt_id, [])
+        if sub in subs:
+            subs.remove(sub)
+        if not subs:
+            self._subs.pop(sub.prompt_id, None)
+
+    @contextlib.asynccontextmanager
+    async def subscription(self, prompt_id: str) -> AsyncIterator[Subscription]:
+        sub = self.subscribe(prompt_id)
+        try:
+            yield sub
+        finally:
+            self.unsubscribe(sub)
+
+    def _dispatch(self, event: Event) -> None:
+        if event.type == "status":
+            info = event.data.get("status", {}).get("exec_info", {})
+            if isinstance(info.get("queue_remaining"), int):
+                self.queue_remaining = info["queue_remaining"]
+        prompt_id = event.prompt_id
+        if prompt_id is None:
+            return
+        for sub in self._subs.get(prompt_id, ()):
+            sub.put(event)
+
+    # ----------------------------------------------------------------- the socket
+
+    async def _run(self) -> None:
+        delay = self.reconnect_min
+        while True:
+            try:
+                await self._connect_and_read()
+                delay = self.reconnect_min
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any socket failure means: reconnect
+                log.info("comfy websocket %s down: %s", self.client.name, self.client.scrub(type(exc).__name__))
+            finally:
+                self.connected.clear()
+                self._ws = None
+            await asyncio.sleep(delay)
+            delay = min(self.reconnect_max, delay * 2)
+
+    async def _connect_and_read(self) -> None:
+        async with self.client.session.ws_connect(
+            self.client.ws_url(),
+            headers=self.client.headers,
+            heartbeat=self.heartbeat,  # client pings: ComfyUI sends no heartbeat of its own
+            max_msg_size=0,
+        ) as ws:
+            self._ws = ws
+            self._connects += 1
+            if self._connects > 1:
+                self.reconnects += 1
+            self.connected.set()
+            log.debug("comfy websocket %s connected", self.client.name)
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    self._on_text(msg.data)
+                elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                    break
+                # Binary frames are preview images: not used.
+
+    def _on_text(self, text: str) -> None:
+        try:
+            raw = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(raw, dict) and isinstance(raw.get("type"), str):
+            data = raw.get("data")
+            self._dispatch(Event(raw["type"], data if isinstance(data, dict) else {}))

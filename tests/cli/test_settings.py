@@ -1,0 +1,57 @@
+"""Start-up configuration: one readable line per problem, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in ("DISCORD_TOKEN", "COMFYUI_URLS", "COMFYUI_URL", "COMFYUI_TOKEN", "WANBOT_WORKFLOW", "WANBOT_DB",
+                 "WANBOT_STALL_SECONDS", "WANBOT_LOG_FORMAT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_defaults_follow_the_design() -> None:
+    s = load_settings()
+    assert s.comfyui_urls == ["http://127.0.0.1:8188"]
+    assert s.workflow == "wan-wrapper"
+    assert str(s.db_path) == "data/wanbot.db"
+    assert s.discord_token is None
+
+
+def test_comma_separated_urls_and_single_url_alias(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMFYUI_URLS", "http://a:8188/, https://b:443")
+    assert load_settings().comfyui_urls == ["http://a:8188", "https://b:443"]
+    monkeypatch.delenv("COMFYUI_URLS")
+    monkeypatch.setenv("COMFYUI_URL", "http://only:8188")
+    assert load_settings().comfyui_urls == ["http://only:8188"]
+
+
+def test_dotenv_is_read(tmp_path) -> None:
+    (tmp_path / ".env").write_text("WANBOT_WORKFLOW=wan-native\n")
+    assert load_settings().workflow == "wan-native"
+
+
+def test_every_problem_is_one_line_with_variable_and_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMFYUI_URLS", "gpu1:8188")
+    monkeypatch.setenv("WANBOT_STALL_SECONDS", "-3")
+    monkeypatch.setenv("WANBOT_LOG_FORMAT", "xml")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    lines = info.value.lines
+    assert len(lines) == 3
+    assert any(line.startswith("COMFYUI_URLS: 'gpu1:8188' must start with http://") and "example:" in line
+               for line in lines)
+    assert any(line.startswith("WANBOT_STALL_SECONDS:") for line in lines)
+    assert any(line.startswith("WANBOT_LOG_FORMAT:") for line in lines)
+
+
+def test_tokens_are_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "very-secret-token")
+    monkeypatch.setenv("COMFYUI_TOKEN", "comfy-secret")
+    text = repr(load_settings())
+    assert "very-secret-token" not in text and "comfy-secret" not in text
