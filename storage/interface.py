@@ -1,0 +1,143 @@
+"""The store's contract: what the scheduler, admission and dispatcher may ask of storage.
+
+Kept narrow on purpose so that a PostgreSQL store (claims with `FOR UPDATE SKIP LOCKED`) can
+replace the SQLite one without touching `bot/`. Every method is a single atomic step; every
+state change is conditional on the state the caller expects and reports whether it happened.
+Times are passed in (epoch seconds) so that callers own the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
+
+from storage.records import (
+    AuditEntry,
+    GuildSettings,
+    JobRecord,
+    JobState,
+    NewJob,
+    QueueControl,
+    QueuePosition,
+    QueueSummary,
+    RateBucket,
+    RunSample,
+)
+
+__all__ = ["JobStore", "QuotaStore", "GuildStore", "ControlStore", "AuditLog", "RunLog", "Store"]
+
+
+class JobStore(Protocol):
+    async def create(self, job: NewJob, now: float) -> JobRecord:
+        """Insert a queued job and return it with its id."""
+
+    async def get(self, job_id: int) -> JobRecord | None: ...
+
+    async def by_prompt_id(self, prompt_id: str) -> JobRecord | None: ...
+
+    async def transition(
+        self,
+        job_id: int,
+        from_state: JobState,
+        to_state: JobState,
+        now: float,
+        *,
+        audit: AuditEntry | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a job only if it is in `from_state`; True when it moved.
+
+        Raises InvalidTransition for a move `TRANSITIONS` forbids, ValueError for a field
+        that is not settable. `audit`, when given, commits with the move."""
+
+    async def set_status_message(self, job_id: int, message_id: int) -> bool: ...
+
+    async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
+        """The job a claim would take now (read only)."""
+
+    async def claim_next(
+        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+    ) -> JobRecord | None:
+        """Atomically move the first queued job to submitted on `backend` with `prompt_id`,
+        advance the fair clock of its class, and return it. Safe against concurrent claims."""
+
+    async def fair_clock(self, priority_class: int) -> int:
+        """The highest round claimed so far in a class (0 before any claim)."""
+
+    async def last_queued_round(self, user_id: int, priority_class: int) -> int | None:
+        """The highest round among the user's queued jobs in a class."""
+
+    async def position(self, job_id: int) -> QueuePosition | None:
+        """None when the job is not queued."""
+
+    async def queue_places(
+        self, guild_id: int, user_id: int
+    ) -> list[tuple[JobRecord, QueuePosition]]:
+        """The requester's queued jobs in queue order, each with its position."""
+
+    async def count_queued(self) -> int: ...
+
+    async def count_active(self, guild_id: int, user_id: int) -> int: ...
+
+    async def active_for_user(self, guild_id: int, user_id: int) -> list[JobRecord]: ...
+
+    async def in_states(self, states: Sequence[JobState]) -> list[JobRecord]: ...
+
+    async def unfinished(self) -> list[JobRecord]:
+        """Every job not yet delivered, failed or cancelled (start-up recovery)."""
+
+    async def summary(self, since: float) -> QueueSummary: ...
+
+    async def recent_for_user(self, guild_id: int, user_id: int, limit: int) -> list[JobRecord]: ...
+
+    async def purge_user(
+        self, guild_id: int, user_id: int, by: int, now: float, audit: AuditEntry
+    ) -> list[JobRecord]:
+        """Cancel every queued, submitted or running job of the requester (cancelled_by=by),
+        with the audit entry, in one transaction. Returns the jobs as they are now."""
+
+
+class QuotaStore(Protocol):
+    async def get(self, guild_id: int, user_id: int) -> RateBucket | None: ...
+
+    async def put(self, bucket: RateBucket, expected_version: int | None) -> bool:
+        """Compare-and-set: write `bucket` (version + 1) only if the stored version is
+        `expected_version` (None: only if no bucket exists yet)."""
+
+
+class GuildStore(Protocol):
+    async def get(self, guild_id: int) -> GuildSettings:
+        """Stored settings, or the defaults for a guild never configured."""
+
+    async def save(self, settings: GuildSettings, audit: AuditEntry) -> None: ...
+
+    async def paused_guilds(self) -> list[int]: ...
+
+
+class ControlStore(Protocol):
+    async def get(self) -> QueueControl: ...
+
+    async def save(self, control: QueueControl, audit: AuditEntry) -> None: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> int: ...
+
+    async def recent(self, guild_id: int | None, limit: int = 50) -> list[AuditEntry]: ...
+
+
+class RunLog(Protocol):
+    async def record(self, sample: RunSample) -> None: ...
+
+    async def recent(self, backend: str, limit: int) -> list[RunSample]: ...
+
+
+class Store(Protocol):
+    jobs: JobStore
+    quotas: QuotaStore
+    guilds: GuildStore
+    control: ControlStore
+    audit: AuditLog
+    runs: RunLog
+
+    async def close(self) -> None: ...
