@@ -64,6 +64,10 @@ async def generate_command(args: argparse.Namespace) -> int:
                                  token_in_query=settings.comfyui_token_in_query)
         backend.start()
         try:
+            report = await backend.prepare(template)
+            if report.reachable and not report.ok:
+                return _fail(f"{backend.name} cannot run {template.name}: " + "; ".join(report.problems()))
+            graph = backend.adapt(graph)
             await backend.events.wait_connected(3.0)  # without it we poll; no reason to fail
             result = await render(
                 backend.client, backend.events, graph, Path(args.output),

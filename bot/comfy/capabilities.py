@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
 from bot.comfy.packs import pack_for
 from bot.comfy.protocol import SystemStats
 
-__all__ = ["ModelNeed", "TemplateNeeds", "BackendReport", "check_backend"]
+__all__ = ["ModelNeed", "TemplateNeeds", "BackendReport", "check_backend", "apply_model_aliases"]
 
 
 class ModelNeed(Protocol):
@@ -51,6 +51,8 @@ class BackendReport:
     vram_total: int = 0
     missing_nodes: dict[str, str] = field(default_factory=dict)  # class_type -> pack name
     missing_models: list[str] = field(default_factory=list)  # plain sentences
+    # Template file name -> the path this server lists it under (e.g. in a "wan2.1/" subfolder).
+    model_aliases: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
@@ -84,6 +86,22 @@ async def check_backend(client: ComfyClient, template: TemplateNeeds) -> Backend
     return report
 
 
+def _basename(name: str) -> str:
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def apply_model_aliases(graph: dict[str, Any], aliases: dict[str, str]) -> dict[str, Any]:
+    """Point model-file inputs at the path this backend lists them under (graph is a copy)."""
+    if not aliases:
+        return graph
+    for node in graph.values():
+        inputs = node.get("inputs", {})
+        for key, value in inputs.items():
+            if isinstance(value, str) and value in aliases:
+                inputs[key] = aliases[value]
+    return graph
+
+
 def _describe_system(report: BackendReport, stats: SystemStats) -> None:
     report.version = stats.system.comfyui_version
     if stats.devices:
@@ -110,7 +128,13 @@ async def _check_models(client: ComfyClient, needs: list[ModelNeed], report: Bac
         return
     for need in needs:
         aliases = _FOLDER_ALIASES.get(need.folder, (need.folder,))
-        if any(need.filename in (listings.get(a) or []) for a in aliases):
+        listed = [name for a in aliases for name in (listings.get(a) or [])]
+        if need.filename in listed:
+            continue
+        same_file = sorted({name for name in listed if _basename(name) == _basename(need.filename)})
+        if len(same_file) == 1:
+            report.model_aliases[need.filename] = same_file[0]
+            report.notes.append(f"model file {need.filename!r} found as {same_file[0]!r}: used from there")
             continue
         report.missing_models.append(
             f"model file {need.filename!r} not found in models/{need.folder} "

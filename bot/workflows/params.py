@@ -1,7 +1,8 @@
 """The ten video parameters: their names, types, global defaults and limits, and Wan's shape rules.
 
-This module owns the numbers. `template.py` checks a template's own `defaults`/`limits` against
-them; `request.py` validates user input against them and turns failures into messages.
+This module owns the numbers, and checks a template's own `defaults`/`limits` against them
+(`override_limits`, `default_problems`); `request.py` validates user input against them and
+turns failures into messages.
 
 Three tiers of limits:
 - `HARD_LIMITS`: what the ComfyUI nodes of the built-in workflows accept at all (from
@@ -15,27 +16,31 @@ compresses time by 4 and keeps the first frame).
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.workflows.seeds import SEED_MAX
 
 __all__ = [
+    "FRAME_STEP",
+    "GLOBAL_DEFAULTS",
+    "GLOBAL_LIMITS",
+    "HARD_LIMITS",
     "PARAMS",
     "PARAM_TYPES",
+    "PROMPT_MAX_CHARS",
+    "SIZE_MULTIPLE",
     "TEXT_PARAMS",
     "Limit",
-    "HARD_LIMITS",
-    "GLOBAL_LIMITS",
-    "GLOBAL_DEFAULTS",
-    "SIZE_MULTIPLE",
-    "FRAME_STEP",
-    "PROMPT_MAX_CHARS",
+    "default_problems",
     "frames_ok",
-    "size_ok",
-    "shape_ok",
     "nearest_valid",
+    "override_limits",
+    "shape_ok",
+    "size_ok",
 ]
 
 PARAMS: Final[tuple[str, ...]] = (
@@ -100,7 +105,7 @@ HARD_LIMITS: Final[dict[str, Limit]] = {
     "cfg": Limit(0.0, 30.0),  # WanVideoSampler max (KSampler allows 100)
     "shift": Limit(0.0, 100.0),  # ModelSamplingSD3 max (WanVideoSampler allows 1000)
     "width": Limit(64, 2048),  # WanVideoEmptyEmbeds range
-    "height": Limit(64, 2048),
+    "height": Limit(64, 16_384),  # EmptyHunyuanLatentVideo max
     "frames": Limit(1, 10_000),  # WanVideoEmptyEmbeds max
     "fps": Limit(1, 120),  # CreateVideo range
 }
@@ -160,7 +165,8 @@ def nearest_valid(param: str, value: float, limit: Limit) -> float | int:
     if param in ("width", "height"):
         return _snap(clamped, SIZE_MULTIPLE, 0, limit)
     if PARAM_TYPES.get(param) is int:
-        return int(round(clamped))
+        # Ints stay exact (seeds near 2**53 do not survive float arithmetic); halves go up.
+        return clamped if isinstance(clamped, int) else math.floor(clamped + 0.5)
     return clamped
 
 
@@ -170,3 +176,74 @@ def _snap(value: float, step: int, offset: int, limit: Limit) -> int:
     high = math.floor((limit.max - offset) / step) * step + offset
     nearest = math.floor((value - offset) / step + 0.5) * step + offset
     return int(min(max(nearest, low), high))
+
+
+# --- a template's own limits and defaults ---------------------------------------------------
+
+
+def override_limits(
+    overrides: Mapping[str, tuple[float | None, float | None]],
+) -> tuple[dict[str, Limit], list[str]]:
+    """Global limits with a template's `{param: (min, max)}` applied (None keeps the global
+    bound), and one sentence per override that is unknown, inverted or past HARD_LIMITS."""
+    limits = dict(GLOBAL_LIMITS)
+    problems: list[str] = []
+    for param, (low, high) in overrides.items():
+        if param not in PARAMS:
+            problems.append(f"limits {param!r} is not a param; the params are: {', '.join(PARAMS)}")
+            continue
+        limit = GLOBAL_LIMITS[param].merged(low, high)
+        hard = HARD_LIMITS[param]
+        if limit.min > limit.max:
+            problems.append(
+                f"limits {param!r}: min {_num(limit.min)} is above max {_num(limit.max)}"
+            )
+        elif not (hard.contains(limit.min) and hard.contains(limit.max)):
+            problems.append(
+                f"limits {param!r}: {_num(limit.min)}..{_num(limit.max)} goes outside "
+                f"{_num(hard.min)}..{_num(hard.max)}, what the ComfyUI nodes accept"
+            )
+        limits[param] = limit
+    return limits, problems
+
+
+def default_problems(defaults: Mapping[str, Any], limits: Mapping[str, Limit]) -> list[str]:
+    """One sentence per template default that is unknown, mistyped, or outside `limits`."""
+    problems = []
+    for param, value in defaults.items():
+        problem = _default_problem(param, value, limits)
+        if problem:
+            problems.append(f"defaults {param!r}: {problem}")
+    return problems
+
+
+def _default_problem(param: str, value: Any, limits: Mapping[str, Limit]) -> str | None:
+    if param not in PARAMS:
+        return f"is not a param; the params are: {', '.join(PARAMS)}"
+    if param == "prompt":
+        return "a template cannot choose the prompt; remove it"
+    kind = PARAM_TYPES[param]
+    if not _is_kind(value, kind):
+        return f"{json.dumps(value, ensure_ascii=False)} is not {_KIND_WORDS[kind]}"
+    measured = len(value) if param in TEXT_PARAMS else value
+    limit = limits[param]
+    if not limit.contains(measured):
+        return f"{_num(measured)} is outside the limit {_num(limit.min)}..{_num(limit.max)}"
+    if not shape_ok(param, value):
+        return f"{value} breaks the rule for {param} (width/height: multiple of 16, frames: 4k+1)"
+    return None
+
+
+_KIND_WORDS: Final = {str: "text", int: "a whole number", float: "a number"}
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from typing import Final
 
-__all__ = ["SEED_MAX", "RANDOM_SEED_MAX", "draw_seed"]
+__all__ = ["RANDOM_SEED_MAX", "SEED_MAX", "draw_seed"]
 
 SEED_MAX: Final = 2**53 - 1
 RANDOM_SEED_MAX: Final = 2**32 - 1

@@ -7,7 +7,7 @@ filled; everything else Discord sends is left out on purpose.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .world import DM, FakeChannel, FakeGuild, FakeRole, FakeUser, FakeWorld, Permission
@@ -30,7 +30,7 @@ _MEMBER_OVERWRITE = 1
 
 def iso_now() -> str:
     """Current UTC time in Discord's ISO 8601 format."""
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def user_payload(user: FakeUser) -> dict[str, Any]:

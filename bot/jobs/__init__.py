@@ -1,0 +1,44 @@
+"""The job layer: admission (may this member queue now?), the fair scheduler, ETAs, admin
+actions on the queue, blocked words and per-user limits. Storage-backed, clock-injected,
+and free of Discord: the CLI and the benchmarks use it as it is.
+"""
+
+from bot.jobs.admin import QueueAdmin
+from bot.jobs.admission import Admission
+from bot.jobs.clock import Clock, ManualClock, SystemClock
+from bot.jobs.eta import Eta, EtaModel
+from bot.jobs.limits import Limits, LimitsError, effective_limits
+from bot.jobs.model import JobRecord, JobRequest, JobState, Requester, job_cost
+from bot.jobs.moderation import BlockedWords, fold
+from bot.jobs.ratelimit import RateLimiter, TokenBucket
+from bot.jobs.refusal import AdmissionRefused, Refusal
+from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, JobPlace, Scheduler
+
+__all__ = [
+    "Admission",
+    "AdmissionRefused",
+    "Refusal",
+    "BlockedWords",
+    "fold",
+    "CancelOutcome",
+    "CancelResult",
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "Eta",
+    "EtaModel",
+    "Fault",
+    "JobPlace",
+    "JobRecord",
+    "JobRequest",
+    "JobState",
+    "Limits",
+    "LimitsError",
+    "effective_limits",
+    "QueueAdmin",
+    "RateLimiter",
+    "TokenBucket",
+    "Requester",
+    "Scheduler",
+    "job_cost",
+]

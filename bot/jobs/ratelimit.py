@@ -1,0 +1,118 @@
+"""Per-user rate limit: a token bucket per (guild, user), persisted so a restart forgets nothing.
+
+A bucket holds at most `burst` tokens and refills at `videos_per_hour / 3600` tokens per
+second; each video takes one. Only (tokens, updated_at) are stored; the refill is computed
+when the bucket is read, so idle users cost no writes. Consuming is a compare-and-set on the
+bucket's version, retried on conflict: two concurrent requests can never spend one token twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot.jobs.clock import Clock
+from bot.jobs.limits import Limits
+from storage import RateBucket
+from storage.interface import QuotaStore
+
+__all__ = ["TokenBucket", "RateDecision", "RateLimiter"]
+
+# Float refills land a hair below 1.0 at the very instant we promised; honour the promise.
+_EPSILON = 1e-9
+_CAS_TRIES = 16
+
+
+@dataclass(frozen=True)
+class TokenBucket:
+    """The arithmetic of one bucket, free of storage."""
+
+    tokens: float
+    updated_at: float
+    capacity: float
+    per_second: float
+
+    def refilled(self, now: float) -> TokenBucket:
+        # A clock that stepped backwards must neither drain the bucket nor refill it twice.
+        elapsed = max(0.0, now - self.updated_at)
+        tokens = min(self.capacity, self.tokens + elapsed * self.per_second)
+        return replace(self, tokens=tokens, updated_at=max(now, self.updated_at))
+
+    def has_token(self) -> bool:
+        return self.tokens >= 1.0 - _EPSILON
+
+    def ready_at(self) -> float | None:
+        """When the bucket will next hold a whole token; None if it never will."""
+        if self.has_token():
+            return self.updated_at
+        if self.per_second <= 0 or self.capacity < 1:
+            return None
+        return self.updated_at + (1.0 - self.tokens) / self.per_second
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_at: float | None  # when refused: when one token will be back (None: never)
+    tokens_left: float
+
+
+def _bucket(row: RateBucket | None, limits: Limits, now: float) -> TokenBucket:
+    capacity, rate = float(limits.burst), limits.tokens_per_second
+    if row is None:
+        return TokenBucket(capacity, now, capacity, rate)
+    # Today's limits apply to the time since the last visit: an admin who raises a limit
+    # expects it to count at once.
+    return TokenBucket(row.tokens, row.updated_at, capacity, rate).refilled(now)
+
+
+class RateLimiter:
+    """Takes and gives back tokens in the store's buckets."""
+
+    def __init__(self, quotas: QuotaStore, clock: Clock) -> None:
+        self._quotas = quotas
+        self._clock = clock
+
+    async def take(self, guild_id: int, user_id: int, limits: Limits) -> RateDecision:
+        """Spend one token if there is one; otherwise say when there will be."""
+        for _ in range(_CAS_TRIES):
+            now = self._clock.now()
+            row = await self._quotas.get(guild_id, user_id)
+            bucket = _bucket(row, limits, now)
+            if not bucket.has_token():
+                return RateDecision(False, bucket.ready_at(), bucket.tokens)
+            spent = replace(bucket, tokens=max(0.0, bucket.tokens - 1.0))
+            if await self._store(guild_id, user_id, spent, row):
+                return RateDecision(True, None, spent.tokens)
+        raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
+
+    async def give_back(self, guild_id: int, user_id: int) -> bool:
+        """Return one token (a cancelled or system-failed job), never above the capacity
+        last applied. False when the user has no bucket (nothing was taken)."""
+        for _ in range(_CAS_TRIES):
+            row = await self._quotas.get(guild_id, user_id)
+            if row is None:
+                return False
+            bucket = TokenBucket(row.tokens, row.updated_at, row.capacity, row.per_second)
+            bucket = bucket.refilled(self._clock.now())
+            returned = replace(bucket, tokens=min(bucket.capacity, bucket.tokens + 1.0))
+            if await self._store(guild_id, user_id, returned, row):
+                return True
+        raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
+
+    async def peek(self, guild_id: int, user_id: int, limits: Limits) -> TokenBucket:
+        """The bucket as it stands now, without spending (for `/queue` and admins)."""
+        row = await self._quotas.get(guild_id, user_id)
+        return _bucket(row, limits, self._clock.now())
+
+    async def _store(
+        self, guild_id: int, user_id: int, bucket: TokenBucket, row: RateBucket | None
+    ) -> bool:
+        record = RateBucket(
+            guild_id,
+            user_id,
+            bucket.tokens,
+            bucket.updated_at,
+            bucket.capacity,
+            bucket.per_second,
+        )
+        return await self._quotas.put(record, None if row is None else row.version)

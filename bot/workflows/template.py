@@ -1,0 +1,350 @@
+"""Workflow templates: load a JSON template, refuse a broken one, render a graph for one job.
+
+A template file is `{"name", "description", "workflow": <ComfyUI API graph>, "bindings":
+{param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param: value},
+"limits"?: {param: {"min"?, "max"?}}}` (DESIGN.md, "Workflow templates").
+
+Everything wrong with a template is found at load time, so an operator learns it at start-up
+(or from `wanbot check`), not when a member's job fails: each problem is one line naming the
+file and the binding or node. `Template.render` deep-copies the graph and sets each bound
+input by key; user text is never spliced into JSON, so quotes, braces or `%s` in a prompt
+cannot change the graph.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+
+from bot.workflows import graph as graphs
+from bot.workflows.graph import ModelRef
+from bot.workflows.params import (
+    GLOBAL_DEFAULTS,
+    PARAMS,
+    Limit,
+    default_problems,
+    override_limits,
+)
+
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "Target",
+    "Template",
+    "TemplateError",
+    "load_template",
+    "parse_template",
+]
+
+BUILTIN_TEMPLATES: Final[tuple[str, ...]] = ("wan-wrapper", "wan-native")
+
+_Scalar = (str, int, float, bool)
+
+
+class TemplateError(ValueError):
+    """A template cannot be used. `problems` holds one line per problem, each naming the file."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = [f"template {source!r}: {problem}" for problem in problems]
+        super().__init__("\n".join(self.problems))
+
+
+class Target(NamedTuple):
+    """One node input a param is written to."""
+
+    node_id: str
+    input_name: str
+
+
+# --- the file format (pydantic at the edge) ---------------------------------------------------
+
+
+class _LimitSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = None
+    max: float | None = None
+
+
+class _NodeSpec(BaseModel):
+    # `_meta` (titles from ComfyUI's API export) and other keys ride along untouched.
+    model_config = ConfigDict(extra="allow")
+    class_type: StrictStr
+    inputs: dict[str, Any]
+
+
+class _TemplateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr
+    description: StrictStr = ""
+    workflow: dict[str, _NodeSpec]
+    # Checked by hand below: pydantic's union errors would not say which binding is wrong.
+    bindings: dict[str, Any]
+    defaults: dict[str, Any] = {}
+    limits: dict[str, _LimitSpec] = {}
+
+
+# --- the template ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """A loaded, checked template. Build one with `load_template` or `parse_template`."""
+
+    name: str
+    description: str
+    source: str  # the built-in name or the path it was loaded from
+    bindings: Mapping[str, tuple[Target, ...]]
+    defaults: Mapping[str, Any]  # effective: global defaults overridden by the template's
+    limits: Mapping[str, Limit]  # effective, for every param
+    _graph: dict[str, Any] = field(repr=False)
+
+    @property
+    def workflow(self) -> dict[str, Any]:
+        """A deep copy of the unrendered graph."""
+        return copy.deepcopy(self._graph)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The params this template binds, in canonical order."""
+        return tuple(p for p in PARAMS if p in self.bindings)
+
+    def supports(self, param: str) -> bool:
+        return param in self.bindings
+
+    def limit(self, param: str) -> Limit:
+        return self.limits[param]
+
+    def default(self, param: str) -> Any | None:
+        return self.defaults.get(param)
+
+    def render(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A fresh graph with every bound param in `params` written into its inputs.
+
+        Params the template does not bind, and params whose value is None, are skipped (the
+        template's own value stays). Raises TypeError for a list or dict value: ComfyUI would
+        read a list as a link.
+        """
+        graph = copy.deepcopy(self._graph)
+        for param, value in params.items():
+            targets = self.bindings.get(param, ())
+            if value is None or not targets:
+                continue
+            if not isinstance(value, _Scalar):
+                raise TypeError(
+                    f"param {param!r} must be a str, int, float or bool, not {type(value).__name__}"
+                )
+            for target in targets:
+                graph[target.node_id]["inputs"][target.input_name] = value
+        return graph
+
+    def node_classes(self) -> set[str]:
+        return {node["class_type"] for node in self._graph.values()}
+
+    def model_files(self) -> list[ModelRef]:
+        return graphs.model_refs(self._graph)
+
+    def output_node_ids(self) -> list[str]:
+        return graphs.output_node_ids(self._graph)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_template(name_or_path: str | os.PathLike[str]) -> Template:
+    """Load a built-in template by name ("wan-wrapper", "wan-native") or a template file.
+
+    Raises TemplateError (a ValueError) naming the file and every problem found.
+    """
+    source = os.fspath(name_or_path)
+    if source in BUILTIN_TEMPLATES:
+        text = (resources.files(__package__) / "builtin" / f"{source}.json").read_text("utf-8")
+        return parse_template(text, source)
+    return parse_template(_read_file(source), source)
+
+
+def _read_file(source: str) -> str:
+    path = Path(source).expanduser()
+    if not path.is_file():
+        builtins = ", ".join(BUILTIN_TEMPLATES)
+        raise TemplateError(source, [f"no such file, and not a built-in template ({builtins})"])
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise TemplateError(source, ["is not UTF-8 text; save it as UTF-8 JSON"]) from None
+    except OSError as exc:
+        raise TemplateError(source, [f"cannot be read: {exc.strerror or exc}"]) from None
+
+
+def parse_template(text: str, source: str) -> Template:
+    """Check and build a template from JSON `text`; `source` names it in error messages."""
+    spec, graph = _parse_file(text, source)
+    problems = graphs.link_problems(graph)
+    if not graphs.output_node_ids(graph):
+        problems.append(
+            "has no output node; add one that saves the video (VHS_VideoCombine or SaveVideo)"
+        )
+    bindings, binding_problems = _check_bindings(spec.bindings, graph)
+    overrides = {param: (limit.min, limit.max) for param, limit in spec.limits.items()}
+    limits, limit_problems = override_limits(overrides)
+    problems += binding_problems + limit_problems
+    if not limit_problems:
+        problems += default_problems(spec.defaults, limits)
+    if problems:
+        raise TemplateError(source, problems)
+    return Template(
+        name=spec.name,
+        description=spec.description,
+        source=source,
+        bindings=MappingProxyType(bindings),
+        defaults=MappingProxyType({**GLOBAL_DEFAULTS, **spec.defaults}),
+        limits=MappingProxyType(limits),
+        _graph=graph,
+    )
+
+
+def _parse_file(text: str, source: str) -> tuple[_TemplateFile, dict[str, Any]]:
+    """The checked file and its raw graph. The raw graph is kept, not the pydantic dump, so
+    keys ComfyUI allows but we do not model (`_meta` titles) survive into rendered graphs."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise TemplateError(
+            source, [f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from None
+    except _DuplicateKey as exc:
+        raise TemplateError(
+            source, [f"is not valid: key {exc.key!r} appears twice in one object"]
+        ) from None
+    try:
+        spec = _TemplateFile.model_validate(data)
+    except ValidationError as exc:
+        raise TemplateError(source, [_describe(err) for err in exc.errors()]) from None
+    return spec, data["workflow"]
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a node id written twice would vanish silently.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = [str(part) for part in error.get("loc", ())]
+    kind = error.get("type")
+    if not loc:
+        return 'must be a JSON object: {"name", "description", "workflow", "bindings", ...}'
+    where = ".".join(loc)
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{where}: must be a JSON object"  # pydantic would name our private model class
+    if kind == "extra_forbidden" and len(loc) == 1:
+        return (
+            f"{where}: is not a template key; the keys are: {', '.join(_TemplateFile.model_fields)}"
+        )
+    if kind == "extra_forbidden":
+        return f"{where}: is not a limit key; a limit has min and/or max"
+    return f"{where}: {error.get('msg', 'is invalid')}"
+
+
+# --- bindings -------------------------------------------------------------------------------
+
+
+def _check_bindings(
+    specs: Mapping[str, Any], graph: Mapping[str, Any]
+) -> tuple[dict[str, tuple[Target, ...]], list[str]]:
+    bindings: dict[str, tuple[Target, ...]] = {}
+    problems: list[str] = []
+    bound_by: dict[Target, str] = {}
+    for param, raw in specs.items():
+        if param not in PARAMS:
+            problems.append(
+                f"binding {param!r} is not a param; the params are: {', '.join(PARAMS)}"
+            )
+            continue
+        targets = _parse_targets(raw)
+        if targets is None:
+            problems.append(
+                f'binding {param!r} must be ["<node id>", "<input name>"] or a list of those, '
+                f"not {json.dumps(raw, ensure_ascii=False)}"
+            )
+            continue
+        for target in targets:
+            problem = _target_problem(param, target, graph) or _shared_problem(
+                param, target, bound_by
+            )
+            if problem:
+                problems.append(problem)
+            bound_by.setdefault(target, param)
+        bindings[param] = targets
+    if "prompt" not in specs:
+        problems.append(
+            'does not bind "prompt"; add "prompt": ["<node id>", "<input name>"] to bindings'
+        )
+    return bindings, problems
+
+
+def _parse_targets(raw: Any) -> tuple[Target, ...] | None:
+    """`[node, input]` or `[[node, input], ...]`; None when neither. Int node ids are accepted
+    here (unlike in links, where ComfyUI needs strings) since this is our format, not ComfyUI's."""
+    single = _parse_target(raw)
+    if single is not None:
+        return (single,)
+    if not isinstance(raw, list) or not raw:
+        return None
+    targets = [_parse_target(item) for item in raw]
+    if any(t is None for t in targets):
+        return None
+    return tuple(t for t in targets if t is not None)
+
+
+def _parse_target(raw: Any) -> Target | None:
+    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str)):
+        return None
+    node_id = raw[0]
+    if isinstance(node_id, bool) or not isinstance(node_id, (str, int)):
+        return None
+    return Target(str(node_id), raw[1])
+
+
+def _target_problem(param: str, target: Target, graph: Mapping[str, Any]) -> str | None:
+    node = graph.get(target.node_id)
+    if node is None:
+        return f"binding {param!r} points at node {target.node_id!r}, which is not in the workflow"
+    inputs = node["inputs"]
+    where = (
+        f"binding {param!r} points at input {target.input_name!r} "
+        f"of node {target.node_id!r} ({node['class_type']})"
+    )
+    if target.input_name not in inputs:
+        known = ", ".join(inputs) or "none"
+        return f"{where}, which it does not have; its inputs are: {known}"
+    if isinstance(inputs[target.input_name], list):
+        return f"{where}, which is a link; bind an input that holds a value"
+    return None
+
+
+def _shared_problem(param: str, target: Target, bound_by: Mapping[Target, str]) -> str | None:
+    other = bound_by.get(target)
+    if other is None:
+        return None
+    return (
+        f"binding {param!r} points at input {target.input_name!r} of node {target.node_id!r}, "
+        f"which binding {other!r} also sets; each input takes one param"
+    )

@@ -1,0 +1,336 @@
+"""The job table: create, conditional transitions, the fair pick, positions, recovery.
+
+The queue order is (`priority_class`, `round`, `id`), served by one partial index that holds
+only queued rows (`jobs_queue`), so the pick is one index seek and a position is one range
+count over the queue, however long the history grows. How rounds are assigned is the
+scheduler's rule (bot/jobs/scheduler.py); this module only stores and orders by them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import fields, replace
+from typing import Any
+
+from storage.audit import insert_audit
+from storage.records import (
+    ACTIVE_STATES,
+    STATE_TIMESTAMP,
+    TRANSITIONS,
+    AuditEntry,
+    InvalidTransition,
+    JobRecord,
+    JobState,
+    NewJob,
+    QueuePosition,
+    QueueSummary,
+)
+from storage.sqlite import Connections, Row
+
+__all__ = ["SqliteJobStore", "SETTABLE_FIELDS", "HOT_QUERIES"]
+
+_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
+_COLUMN_LIST = ", ".join(_COLUMNS)
+_PARAMS_AT = _COLUMNS.index("params")
+_STATE_AT = _COLUMNS.index("state")
+_STATES = {state.value: state for state in JobState}
+# RETURNING hands back integral REALs as ints; keep the record's types stable.
+_TIME_AT = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
+
+# Fields a transition may set besides the state and its timestamp.
+SETTABLE_FIELDS = frozenset(
+    {
+        "backend",
+        "prompt_id",
+        "output_path",
+        "status_message_id",
+        "result_message_id",
+        "error_code",
+        "error_text",
+        "cancelled_by",
+    }
+)
+# Going back to the queue forgets the old submission: the next claim sets fresh values, and
+# a stale prompt_id must not keep matching websocket events of the lost prompt.
+_CLEARED_ON_REQUEUE = {"backend": None, "prompt_id": None, "output_path": None}
+
+_QUEUE_ORDER = "priority_class, round, id"
+_ACTIVE_IN = ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+_PURGEABLE_IN = "'queued', 'submitted', 'running'"
+
+# The statements on a hot path, by name; tests/storage checks that each one uses an index.
+HOT_QUERIES: dict[str, str] = {
+    "next_queued": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state = 'queued' "
+    f"ORDER BY {_QUEUE_ORDER} LIMIT 1",
+    "position": "SELECT j.id, count(q.id), coalesce(sum(q.cost), 0) FROM jobs AS j "
+    "LEFT JOIN jobs AS q ON q.state = 'queued' "
+    "AND (q.priority_class, q.round, q.id) < (j.priority_class, j.round, j.id) "
+    "WHERE j.id = ? AND j.state = 'queued' GROUP BY j.id",
+    "range": "SELECT count(*), coalesce(sum(cost), 0) FROM jobs WHERE state = 'queued' "
+    "AND (priority_class, round, id) >= (?, ?, ?) AND (priority_class, round, id) < (?, ?, ?)",
+    "last_queued_round": "SELECT max(round) FROM jobs "
+    "WHERE state = 'queued' AND user_id = ? AND priority_class = ?",
+    "count_queued": "SELECT count(*) FROM jobs WHERE state = 'queued'",
+    "count_active": f"SELECT count(*) FROM jobs "
+    f"WHERE guild_id = ? AND user_id = ? AND state IN ({_ACTIVE_IN})",
+    "queued_for_user": f"SELECT {_COLUMN_LIST} FROM jobs "
+    f"WHERE guild_id = ? AND user_id = ? AND state = 'queued' ORDER BY {_QUEUE_ORDER}",
+    "unfinished": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({_ACTIVE_IN}) ORDER BY id",
+    "by_prompt_id": f"SELECT {_COLUMN_LIST} FROM jobs WHERE prompt_id = ?",
+    "queued_users": "SELECT count(DISTINCT user_id) FROM jobs WHERE state = 'queued'",
+    "queued_totals": "SELECT count(*), coalesce(sum(cost), 0), min(id) FROM jobs "
+    "WHERE state = 'queued'",
+    "finished_since": "SELECT state, count(*) FROM jobs "
+    "WHERE state IN ('delivered', 'failed', 'cancelled') AND updated_at >= ? GROUP BY state",
+    "active_counts": f"SELECT state, count(*) FROM jobs WHERE state IN ({_ACTIVE_IN}) "
+    "GROUP BY state",
+    "in_flight_by_backend": "SELECT backend, count(*) FROM jobs "
+    "WHERE state IN ('submitted', 'running') GROUP BY backend",
+}
+
+
+def _record(row: Row) -> JobRecord:
+    values = list(row)
+    values[_PARAMS_AT] = json.loads(values[_PARAMS_AT])
+    values[_STATE_AT] = _STATES[values[_STATE_AT]]
+    for i in _TIME_AT:
+        if values[i] is not None:
+            values[i] = float(values[i])
+    return JobRecord(*values)
+
+
+def _encode_params(params: dict[str, Any]) -> str:
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _not_in(column: str, values: Collection[int]) -> tuple[str, list[int]]:
+    if not values:
+        return "", []
+    marks = ", ".join("?" for _ in values)
+    return f" AND {column} NOT IN ({marks})", list(values)
+
+
+def _transition_sql(
+    job_id: int, from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any]
+) -> tuple[str, list[Any]]:
+    if to_state not in TRANSITIONS[from_state]:
+        raise InvalidTransition(from_state, to_state)
+    unknown = set(fields_) - SETTABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not settable by a transition: {sorted(unknown)}")
+    if to_state is JobState.QUEUED:
+        fields_ = {**_CLEARED_ON_REQUEUE, **fields_}
+    assignments = {"state": to_state.value, STATE_TIMESTAMP[to_state]: now, "updated_at": now}
+    assignments.update(fields_)
+    sets = ", ".join(f"{column} = ?" for column in assignments)
+    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ?"
+    return sql, [*assignments.values(), job_id, from_state.value]
+
+
+class SqliteJobStore:
+    """`storage.interface.JobStore` on SQLite."""
+
+    def __init__(self, conns: Connections) -> None:
+        self._db = conns
+
+    async def create(self, job: NewJob, now: float) -> JobRecord:
+        rows = await self._db.write(
+            "INSERT INTO jobs (guild_id, channel_id, user_id, locale, template, params, cost, "
+            "priority_class, round, state, attempts, created_at, updated_at, queued_at) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) RETURNING {_COLUMN_LIST}",
+            (
+                job.guild_id,
+                job.channel_id,
+                job.user_id,
+                job.locale,
+                job.template,
+                _encode_params(job.params),
+                job.cost,
+                job.priority_class,
+                job.round,
+                now,
+                now,
+                now,
+            ),
+        )
+        return _record(rows[0])
+
+    async def get(self, job_id: int) -> JobRecord | None:
+        row = await self._db.read_one(f"SELECT {_COLUMN_LIST} FROM jobs WHERE id = ?", (job_id,))
+        return _record(row) if row else None
+
+    async def by_prompt_id(self, prompt_id: str) -> JobRecord | None:
+        row = await self._db.read_one(HOT_QUERIES["by_prompt_id"], (prompt_id,))
+        return _record(row) if row else None
+
+    async def transition(
+        self,
+        job_id: int,
+        from_state: JobState,
+        to_state: JobState,
+        now: float,
+        *,
+        audit: AuditEntry | None = None,
+        **fields_: Any,
+    ) -> bool:
+        sql, params = _transition_sql(job_id, from_state, to_state, now, fields_)
+        if audit is None:
+            return await self._db.write_changes(sql, params) == 1
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            moved = cursor.rowcount == 1
+            await cursor.close()
+            if moved:
+                await insert_audit(conn, audit)
+            return moved
+
+    async def set_status_message(self, job_id: int, message_id: int) -> bool:
+        changed = await self._db.write_changes(
+            "UPDATE jobs SET status_message_id = ? WHERE id = ?", (message_id, job_id)
+        )
+        return changed == 1
+
+    async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
+        skip, skip_params = _not_in("guild_id", exclude_guilds)
+        row = await self._db.read_one(
+            f"SELECT {_COLUMN_LIST} FROM jobs WHERE state = 'queued'{skip} "
+            f"ORDER BY {_QUEUE_ORDER} LIMIT 1",
+            skip_params,
+        )
+        return _record(row) if row else None
+
+    async def claim_next(
+        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+    ) -> JobRecord | None:
+        skip, skip_params = _not_in("guild_id", exclude_guilds)
+        # One statement picks and moves the row; `AND state = 'queued'` makes it a no-op if
+        # another connection claimed the same row between our read and our write.
+        claim = (
+            "UPDATE jobs SET state = 'submitted', backend = ?, prompt_id = ?, "
+            "attempts = attempts + 1, submitted_at = ?, updated_at = ? "
+            f"WHERE id = (SELECT id FROM jobs WHERE state = 'queued'{skip} "
+            f"ORDER BY {_QUEUE_ORDER} LIMIT 1) AND state = 'queued' RETURNING {_COLUMN_LIST}"
+        )
+        async with self._db.transaction() as conn:
+            params = [backend, prompt_id, now, now, *skip_params]
+            rows = list(await conn.execute_fetchall(claim, params))
+            if not rows:
+                return None
+            job = _record(rows[0])
+            await conn.execute(
+                "INSERT INTO fair_clock (priority_class, round) VALUES (?, ?) "
+                "ON CONFLICT (priority_class) DO UPDATE SET round = max(round, excluded.round)",
+                (job.priority_class, job.round),
+            )
+            return job
+
+    async def fair_clock(self, priority_class: int) -> int:
+        row = await self._db.read_one(
+            "SELECT round FROM fair_clock WHERE priority_class = ?", (priority_class,)
+        )
+        return int(row[0]) if row else 0
+
+    async def last_queued_round(self, user_id: int, priority_class: int) -> int | None:
+        row = await self._db.read_one(HOT_QUERIES["last_queued_round"], (user_id, priority_class))
+        return None if row is None or row[0] is None else int(row[0])
+
+    async def position(self, job_id: int) -> QueuePosition | None:
+        row = await self._db.read_one(HOT_QUERIES["position"], (job_id,))
+        return QueuePosition(int(row[1]), int(row[2])) if row else None
+
+    async def queue_places(
+        self, guild_id: int, user_id: int
+    ) -> list[tuple[JobRecord, QueuePosition]]:
+        rows = await self._db.read(HOT_QUERIES["queued_for_user"], (guild_id, user_id))
+        jobs = [_record(row) for row in rows]
+        if not jobs:
+            return []
+        # Count the gaps between consecutive jobs of this user and add them up: the scan
+        # covers the queue only up to the user's last job, once, in one statement.
+        bounds = [(-(2**62), -(2**62), -(2**62)), *(job.sort_key for job in jobs)]
+        parts = [f"SELECT {i}, * FROM ({HOT_QUERIES['range']})" for i in range(len(jobs))]
+        params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
+        counts = sorted(await self._db.read(" UNION ALL ".join(parts), params))
+        places, ahead, cost_ahead = [], 0, 0
+        for job, (_, count, cost) in zip(jobs, counts):
+            ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
+            places.append((job, QueuePosition(ahead, cost_ahead)))
+        return places
+
+    async def count_queued(self) -> int:
+        row = await self._db.read_one(HOT_QUERIES["count_queued"])
+        return int(row[0]) if row else 0
+
+    async def count_active(self, guild_id: int, user_id: int) -> int:
+        row = await self._db.read_one(HOT_QUERIES["count_active"], (guild_id, user_id))
+        return int(row[0]) if row else 0
+
+    async def active_for_user(self, guild_id: int, user_id: int) -> list[JobRecord]:
+        rows = await self._db.read(
+            f"SELECT {_COLUMN_LIST} FROM jobs WHERE guild_id = ? AND user_id = ? "
+            f"AND state IN ({_ACTIVE_IN}) ORDER BY id",
+            (guild_id, user_id),
+        )
+        return [_record(row) for row in rows]
+
+    async def in_states(self, states: Sequence[JobState]) -> list[JobRecord]:
+        if not states:
+            return []
+        marks = ", ".join("?" for _ in states)
+        rows = await self._db.read(
+            f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({marks}) ORDER BY id",
+            [state.value for state in states],
+        )
+        return [_record(row) for row in rows]
+
+    async def unfinished(self) -> list[JobRecord]:
+        return [_record(row) for row in await self._db.read(HOT_QUERIES["unfinished"])]
+
+    async def summary(self, since: float) -> QueueSummary:
+        by_state = {state: 0 for state in JobState}
+        for state, count in await self._db.read(HOT_QUERIES["active_counts"]):
+            by_state[_STATES[state]] = int(count)
+        for state, count in await self._db.read(HOT_QUERIES["finished_since"], (since,)):
+            by_state[_STATES[state]] = int(count)
+        by_backend = {
+            str(backend): int(count)
+            for backend, count in await self._db.read(HOT_QUERIES["in_flight_by_backend"])
+        }
+        users = await self._db.read_one(HOT_QUERIES["queued_users"])
+        totals = await self._db.read_one(HOT_QUERIES["queued_totals"])
+        oldest = None
+        if totals and totals[2] is not None:
+            row = await self._db.read_one("SELECT created_at FROM jobs WHERE id = ?", (totals[2],))
+            oldest = float(row[0]) if row else None
+        return QueueSummary(
+            by_state=by_state,
+            by_backend=by_backend,
+            queued_users=int(users[0]) if users else 0,
+            oldest_queued_at=oldest,
+            queued_cost=int(totals[1]) if totals else 0,
+            since=since,
+        )
+
+    async def recent_for_user(self, guild_id: int, user_id: int, limit: int) -> list[JobRecord]:
+        rows = await self._db.read(
+            f"SELECT {_COLUMN_LIST} FROM jobs WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [_record(row) for row in rows]
+
+    async def purge_user(
+        self, guild_id: int, user_id: int, by: int, now: float, audit: AuditEntry
+    ) -> list[JobRecord]:
+        async with self._db.transaction() as conn:
+            rows = await conn.execute_fetchall(
+                "UPDATE jobs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ?, "
+                f"updated_at = ? WHERE guild_id = ? AND user_id = ? AND state IN ({_PURGEABLE_IN}) "
+                f"RETURNING {_COLUMN_LIST}",
+                (by, now, now, guild_id, user_id),
+            )
+            jobs = sorted((_record(row) for row in rows), key=lambda job: job.id)
+            details = {**audit.details, "jobs": [job.id for job in jobs]}
+            await insert_audit(conn, replace(audit, details=details))
+            return jobs

@@ -1,0 +1,72 @@
+"""A ComfyUI 0.8.0 emulator for the project's tests: real HTTP and a real websocket on
+127.0.0.1, behaving like the genuine server captured in shared/data/comfyui/.
+
+Owns: the wire behaviour the bot's ComfyUI client depends on (routes, status codes, JSON
+shapes, validation errors, the websocket event sequence and its ordering trap, history and
+output file naming, GET /view serving a real playable MP4) and the knobs tests use to make the
+server slow, broken, forgetful or strict. It does not run any model.
+
+    async with FakeComfyUI(steps=4, step_seconds=0.01) as fake:
+        fake.url                     # "http://127.0.0.1:<port>"  (fake.ws_url for /ws)
+
+Standalone (crash tests run it in a subprocess):
+    python -m tests.fakes.comfyui --port 0 [--step-seconds S] [--steps N] [--require-token T]
+prints "listening on http://127.0.0.1:PORT" once ready.
+
+Constructor knobs (all are also plain attributes, read live on every prompt):
+    object_info      node definitions (default: the captured object_info_subset.json);
+                     drop a class to emulate a missing node pack
+    models           {"diffusion_models": [...], "text_encoders": [...], "vae": [...]}: the
+                     installed files; /models/{folder}, the model combos of /object_info and
+                     validation all follow it (default: `default_models()`, i.e. the reference
+                     names plus every model file the captured workflows and bot/workflows/
+                     builtin/*.json reference). Assign `fake.models = {...}` to change it live.
+    steps            sampler progress max (None: the graph's own `steps` input)
+    step_seconds     time per sampler step; load_seconds: model loader time; node_seconds: any
+                     other node
+    history_delay    gap between the terminal event and the history write (default 0.05 s; the
+                     real gap is ms, widened so clients that read history on execution_success fail)
+    view_delay       seconds before GET /view answers
+    require_token    when set, every route and /ws want `Authorization: Bearer <t>` or `?token=<t>`
+                     (else 401), like the auth proxy in front of hosted ComfyUI
+    paused           the worker starts nothing new (also `pause()` / `resume()`)
+    fail_execution   the next N prompts end in execution_error; failure_kind picks the payload:
+                     "oom" (torch.OutOfMemoryError in the sampler, halfway), "model_load" (the
+                     captured SafetensorError in the first loader), "t5_scaled"; `fail_next(n, kind)`
+    send_previews    binary preview frames (type 1, PNG) during sampler steps
+    video_path / video_bytes   what /view serves for every output (default: a 64x64 17-frame
+                     H.264 clip from tests.fakes.media)
+
+Methods: start(), stop(), restart(downtime=0.0), drop_websockets(graceful=False),
+http_failures(n, status=500, path=None, after=False), fail_next(), pause(), resume(),
+wait_idle(timeout=10.0), requests_to(route), output_path(filename, subfolder, type).
+
+What tests look at: requests (every request: method, path, query, headers, body), accepted
+(every queued prompt), history, queue_pending (ids in run order), running (id or None),
+events (every websocket message emitted, delivered or not), connected_clients.
+
+Behaviour worth knowing (all from the captures or ComfyUI's source):
+- job events go only to the socket whose clientId is the prompt's client_id; a message for a
+  socket that is not connected is dropped, never replayed; `status` goes to every socket;
+- a prompt ends: execution_success (or _error/_interrupted) -> history written -> status ->
+  executing {node: null, prompt_id};
+- a reconnecting client whose prompt is running gets `executing {node}` without a prompt_id;
+- progress comes from the model loader (parameters), the sampler (steps) and VHS (frames);
+- restart() forgets queue, history and the prompt counter (`number` starts at 0 again).
+"""
+
+from tests.fakes.comfyui._catalog import captured_object_info, default_models, shared_dir
+from tests.fakes.comfyui._fake import FakeComfyUI
+from tests.fakes.comfyui._hub import Emitted
+from tests.fakes.comfyui._middleware import RecordedRequest
+from tests.fakes.comfyui._queue import QueueItem
+
+__all__ = [
+    "FakeComfyUI",
+    "Emitted",
+    "RecordedRequest",
+    "QueueItem",
+    "captured_object_info",
+    "default_models",
+    "shared_dir",
+]

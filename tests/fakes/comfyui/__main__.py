@@ -1,0 +1,49 @@
+"""Run the emulator as its own process: `python -m tests.fakes.comfyui --port 0`.
+
+Prints exactly one line, "listening on http://127.0.0.1:PORT", once it accepts connections,
+then serves until SIGTERM/SIGINT (or until a test kills it, which is the point).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from tests.fakes.comfyui._fake import FakeComfyUI
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tests.fakes.comfyui", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8188, help="0 picks a free port")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--step-seconds", type=float, default=0.01)
+    parser.add_argument("--load-seconds", type=float, default=0.0)
+    parser.add_argument("--history-delay", type=float, default=0.05)
+    parser.add_argument("--require-token", default=None)
+    parser.add_argument("--paused", action="store_true")
+    return parser.parse_args(argv)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeComfyUI(host=args.host, port=args.port, steps=args.steps, step_seconds=args.step_seconds,
+                       load_seconds=args.load_seconds, history_delay=args.history_delay,
+                       require_token=args.require_token, paused=args.paused)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with fake:
+        print(f"listening on {fake.url}", flush=True)
+        await stop.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(_serve(_parse(sys.argv[1:] if argv is None else argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""What the emulated server has installed: node definitions (object_info) and model files.
+
+Owns: finding the shared captures, loading the captured object_info, the default model set,
+and rewriting each model-file combo so /object_info, /models and validation agree on one
+installed-model set (the way a real server lists what is in its models/ folders).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MODEL_INPUTS",
+    "MODEL_FOLDERS",
+    "REFERENCE_MODELS",
+    "shared_dir",
+    "capture",
+    "captured_object_info",
+    "default_models",
+    "install_models",
+]
+
+# (class_type, input name) -> models folder it lists. The WanVideoWrapper T5 loader lists
+# text_encoders even though its tooltip says 'ComfyUI/models/vae' (a bug in the node pack).
+MODEL_INPUTS: dict[tuple[str, str], str] = {
+    ("WanVideoModelLoader", "model"): "diffusion_models",
+    ("UNETLoader", "unet_name"): "diffusion_models",
+    ("LoadWanVideoT5TextEncoder", "model_name"): "text_encoders",
+    ("CLIPLoader", "clip_name"): "text_encoders",
+    ("WanVideoVAELoader", "model_name"): "vae",
+    ("VAELoader", "vae_name"): "vae",
+}
+
+# VAELoader appends these non-file choices after the files (seen in the capture).
+_EXTRA_CHOICES: dict[tuple[str, str], list[str]] = {("VAELoader", "vae_name"): ["pixel_space"]}
+
+# GET /models on the captured server, in its order.
+MODEL_FOLDERS: list[str] = [
+    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
+    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen",
+    "upscale_models", "latent_upscale_models", "custom_nodes", "hypernetworks", "photomaker",
+    "classifiers", "model_patches", "audio_encoders", "VHS_video_formats",
+]
+
+# Names from the protocol reference (official core template and the seed's kijai graph),
+# with and without the seed's `wan2.1/` subfolder.
+REFERENCE_MODELS: dict[str, list[str]] = {
+    "diffusion_models": [
+        "wan2.1_t2v_1.3B_fp16.safetensors",
+        "Wan2_1-T2V-1_3B_fp8_e4m3fn.safetensors",
+        "wan2.1/Wan2_1-T2V-1_3B_fp8_e4m3fn.safetensors",
+    ],
+    "text_encoders": [
+        "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+        "umt5-xxl-enc-bf16.safetensors",
+        "wan2.1/umt5-xxl-enc-bf16.safetensors",
+    ],
+    "vae": [
+        "wan_2.1_vae.safetensors",
+        "Wan2_1_VAE_bf16.safetensors",
+        "wan2.1/Wan2_1_VAE_bf16.safetensors",
+    ],
+}
+
+
+@cache
+def shared_dir() -> Path:
+    """`shared/data/comfyui`, found by walking up from this file (shared/ sits beside the repo)."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        for candidate in (parent / "shared" / "data" / "comfyui", parent / "data" / "comfyui"):
+            if (candidate / "object_info_subset.json").is_file():
+                return candidate
+    raise FileNotFoundError(f"shared/data/comfyui not found above {here}")
+
+
+def _repo_root() -> Path:
+    # tests/fakes/comfyui/_catalog.py -> the checkout root.
+    return Path(__file__).resolve().parents[3]
+
+
+@cache
+def _capture_text(name: str) -> str:
+    return (shared_dir() / name).read_text(encoding="utf-8")
+
+
+def capture(name: str) -> Any:
+    """A fresh copy of one JSON capture file (callers may mutate it)."""
+    return json.loads(_capture_text(name))
+
+
+def captured_object_info() -> dict[str, Any]:
+    """GET /object_info of the captured server (a fresh deep copy)."""
+    return capture("object_info_subset.json")
+
+
+def _graphs() -> Iterable[dict[str, Any]]:
+    """API graphs the project ships or the captures ran: their model files are 'installed'."""
+    for path in sorted((shared_dir() / "workflows").glob("*.json")):
+        yield json.loads(path.read_text(encoding="utf-8"))
+    for path in sorted((_repo_root() / "bot" / "workflows" / "builtin").glob("*.json")):
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a template being written right now must not break every test
+        graph = body.get("workflow", body) if isinstance(body, dict) else None
+        if isinstance(graph, dict):
+            yield graph
+
+
+def _graph_models(graph: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for node in graph.values():
+        if not isinstance(node, dict):
+            continue
+        for (class_type, input_name), folder in MODEL_INPUTS.items():
+            value = node.get("inputs", {}).get(input_name) if node.get("class_type") == class_type else None
+            if isinstance(value, str):
+                yield folder, value
+
+
+def default_models() -> dict[str, list[str]]:
+    """The installed-model set used unless a test passes `models=`: reference names plus every
+    model file referenced by the captured workflows and the project's built-in templates."""
+    found: dict[str, set[str]] = {folder: set(names) for folder, names in REFERENCE_MODELS.items()}
+    for graph in _graphs():
+        for folder, name in _graph_models(graph):
+            found.setdefault(folder, set()).add(name)
+    return {folder: sorted(names) for folder, names in found.items()}
+
+
+def install_models(object_info: Mapping[str, Any], models: Mapping[str, Iterable[str]]) -> dict[str, Any]:
+    """A copy of `object_info` whose model combos list exactly `models` (old-style combos kept)."""
+    info = copy.deepcopy(dict(object_info))
+    for (class_type, input_name), folder in MODEL_INPUTS.items():
+        node = info.get(class_type)
+        if not node:
+            continue
+        for category in ("required", "optional"):
+            spec = node.get("input", {}).get(category, {}).get(input_name)
+            if spec is None:
+                continue
+            files = sorted(models.get(folder, ()))
+            choices = files + _EXTRA_CHOICES.get((class_type, input_name), [])
+            extra = spec[1] if len(spec) > 1 else None
+            node["input"][category][input_name] = [choices, extra] if extra is not None else [choices]
+    return info

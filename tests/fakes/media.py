@@ -1,0 +1,139 @@
+"""Real, playable MP4 clips for tests, made with the ffmpeg binary that imageio-ffmpeg ships.
+
+Owns: generating small H.264 clips (a moving test pattern) and big ones of a chosen size (for
+download, re-encode and upload-limit tests), cached on disk so a test session encodes each
+distinct clip once.
+
+- `cached_mp4(**params)` returns the path of the cached clip (do not modify it).
+- `make_mp4(path, **params)` puts a copy at `path` (blocking: call it from a thread or at
+  collection time, never on a running event loop).
+- `make_mp4_async(path, **params)` does the same from async code without blocking the loop.
+
+`target_bytes` makes a clip of at least that size: the encoder is asked for the matching bitrate
+on a noisy source (noise does not compress), and whatever it falls short by is filled with an
+MP4 `free` box, which every player skips, so the file stays valid however small the frames are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import imageio_ffmpeg
+
+__all__ = ["cached_mp4", "make_mp4", "make_mp4_async", "ffmpeg_exe"]
+
+# Bump when the recipe changes so stale clips in the on-disk cache are not reused.
+_RECIPE = "v1"
+_LOCK = threading.Lock()
+_FREE_BOX_HEADER = 8
+
+
+def ffmpeg_exe() -> str:
+    """The static ffmpeg inside the imageio-ffmpeg wheel."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _cache_dir() -> Path:
+    # Per-user directory in the system temp dir: survives across test processes (the emulator
+    # also runs as a subprocess in crash tests) and never lands in the repository.
+    path = Path(tempfile.gettempdir()) / f"wanbot-test-media-{os.getuid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _encode_args(width: int, height: int, frames: int, fps: int, target_bytes: int | None) -> list[str]:
+    if target_bytes is None:
+        source = f"testsrc2=size={width}x{height}:rate={fps}"
+        quality = ["-crf", "28"]
+    else:
+        source = f"testsrc2=size={width}x{height}:rate={fps},noise=alls=80:allf=t+u"
+        seconds = max(frames / fps, 1 / fps)
+        bitrate = int(target_bytes * 8 / seconds)
+        quality = ["-b:v", str(bitrate), "-maxrate", str(bitrate), "-bufsize", str(2 * bitrate)]
+    return [
+        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", source,
+        "-frames:v", str(frames),
+        "-c:v", "libx264", "-preset", "ultrafast", *quality,
+        "-pix_fmt", "yuv420p", "-movflags", "+faststart",
+        "-f", "mp4",
+    ]
+
+
+def _pad_to(path: Path, target_bytes: int) -> None:
+    """Append a top-level `free` box so the file reaches `target_bytes` and stays playable."""
+    missing = target_bytes - path.stat().st_size
+    if missing < _FREE_BOX_HEADER:
+        return
+    with path.open("ab") as f:
+        f.write(struct.pack(">I4s", missing, b"free"))
+        remaining = missing - _FREE_BOX_HEADER
+        chunk = b"\0" * (1 << 20)
+        while remaining > 0:
+            f.write(chunk[: min(remaining, len(chunk))])
+            remaining -= min(remaining, len(chunk))
+
+
+def cached_mp4(
+    *, width: int = 64, height: int = 64, frames: int = 17, fps: int = 16, target_bytes: int | None = None
+) -> Path:
+    """Path of a cached clip with these parameters, encoding it on first use. Blocking."""
+    key = f"{_RECIPE}-{width}x{height}-{frames}f-{fps}fps-{target_bytes}"
+    name = f"clip-{hashlib.sha1(key.encode()).hexdigest()[:16]}.mp4"
+    final = _cache_dir() / name
+    with _LOCK:
+        if final.exists():
+            return final
+        fd, tmp_name = tempfile.mkstemp(suffix=".mp4", dir=final.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            subprocess.run([*_encode_args(width, height, frames, fps, target_bytes), str(tmp)],
+                           check=True, capture_output=True, timeout=120)
+            if target_bytes is not None:
+                _pad_to(tmp, target_bytes)
+            # Atomic: a concurrent process never sees a half-written clip.
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return final
+
+
+def make_mp4(
+    path: str | os.PathLike[str],
+    *,
+    width: int = 64,
+    height: int = 64,
+    frames: int = 17,
+    fps: int = 16,
+    target_bytes: int | None = None,
+) -> Path:
+    """Write a playable H.264 MP4 at `path` (a copy of the cached clip) and return the path."""
+    source = cached_mp4(width=width, height=height, frames=frames, fps=fps, target_bytes=target_bytes)
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, dest)
+    return dest
+
+
+async def make_mp4_async(
+    path: str | os.PathLike[str],
+    *,
+    width: int = 64,
+    height: int = 64,
+    frames: int = 17,
+    fps: int = 16,
+    target_bytes: int | None = None,
+) -> Path:
+    """`make_mp4` run in a worker thread so the event loop keeps serving."""
+    return await asyncio.to_thread(
+        make_mp4, path, width=width, height=height, frames=frames, fps=fps, target_bytes=target_bytes
+    )

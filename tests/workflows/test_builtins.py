@@ -1,0 +1,131 @@
+"""The built-in templates against what a real ComfyUI server accepts (the shared captures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.workflows import BUILTIN_TEMPLATES, PARAMS, Template, VideoRequest, load_template
+from bot.workflows.graph import MODEL_INPUTS
+from bot.workflows.params import GLOBAL_LIMITS, nearest_valid
+from tests.workflows.object_info_check import graph_problems
+
+
+def _model_inputs(template: Template) -> set[tuple[str, str]]:
+    return {(ref.node_id, ref.input_name) for ref in template.model_files()}
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+def test_builtin_loads_and_binds_every_param(name: str) -> None:
+    template = load_template(name)
+    assert template.name == name
+    assert template.params == PARAMS
+    assert template.description
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+def test_every_input_valid_against_object_info(name: str, object_info: dict[str, Any]) -> None:
+    template = load_template(name)
+    assert graph_problems(template.workflow, object_info, _model_inputs(template)) == []
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+def test_only_model_file_combos_are_exempt(name: str, object_info: dict[str, Any]) -> None:
+    """The model-file exemption is exactly the ModelRef table: every loader file input of the
+    graph is a model ref, and every model ref is a combo input of a table class."""
+    template = load_template(name)
+    graph = template.workflow
+    refs = template.model_files()
+    assert len(refs) == 3
+    for ref in refs:
+        assert (ref.class_type, ref.input_name) in MODEL_INPUTS
+        spec = object_info[ref.class_type]["input"]["required"][ref.input_name]
+        assert isinstance(spec[0], list), "model inputs are combos of installed files"
+    for node_id, node in graph.items():
+        for input_name, value in node["inputs"].items():
+            if isinstance(value, str) and value.endswith(".safetensors"):
+                assert (node_id, input_name) in _model_inputs(template)
+
+
+def _extremes() -> list[dict[str, Any]]:
+    low = {p: nearest_valid(p, GLOBAL_LIMITS[p].min, GLOBAL_LIMITS[p]) for p in PARAMS[2:]}
+    high = {p: nearest_valid(p, GLOBAL_LIMITS[p].max, GLOBAL_LIMITS[p]) for p in PARAMS[2:]}
+    return [low, high]
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+@pytest.mark.parametrize("extreme", _extremes(), ids=["lowest", "highest"])
+def test_global_limits_stay_inside_node_ranges(
+    name: str, extreme: dict[str, Any], object_info: dict[str, Any]
+) -> None:
+    template = load_template(name)
+    request = VideoRequest.build(template, None, prompt="p", **extreme)
+    graph = template.render(request.to_params())
+    assert graph_problems(graph, object_info, _model_inputs(template)) == []
+
+
+def _links(graph: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    return {
+        (node_id, name): value
+        for node_id, node in graph.items()
+        for name, value in node["inputs"].items()
+        if isinstance(value, list)
+    }
+
+
+def test_wrapper_is_the_seed_graph(comfyui_data: Path) -> None:
+    """Same nodes, inputs and links as the seed's graph the real server saw; values differ only
+    where the seed put model files in a wan2.1/ subfolder or named its own output prefix."""
+    history = json.loads((comfyui_data / "history_sample.json").read_text("utf-8"))
+    (entry,) = history["seed_placeholder_models"].values()
+    seed_graph = entry["prompt"][2]
+    ours = load_template("wan-wrapper").workflow
+    assert {k: v["class_type"] for k, v in ours.items()} == {
+        k: v["class_type"] for k, v in seed_graph.items()
+    }
+    assert _links(ours) == _links(seed_graph)
+    for node_id, node in seed_graph.items():
+        assert set(ours[node_id]["inputs"]) == set(node["inputs"])
+        for name, value in node["inputs"].items():
+            mine = ours[node_id]["inputs"][name]
+            if isinstance(value, str) and value.startswith("wan2.1/"):
+                assert mine == value.removeprefix("wan2.1/")
+            elif name not in ("filename_prefix", "positive_prompt", "seed"):
+                assert mine == value, (node_id, name)
+
+
+def test_native_has_the_real_core_wan_shape(comfyui_data: Path) -> None:
+    """The captured core-node Wan job ran with VHS output; ours swaps that for CreateVideo +
+    SaveVideo and keeps every other node and link."""
+    path = comfyui_data / "workflows" / "core_wan_tiny_random_64x64_5f_2steps.json"
+    real = json.loads(path.read_text("utf-8"))
+    ours = load_template("wan-native").workflow
+    real_core = {k: v for k, v in real.items() if v["class_type"] != "VHS_VideoCombine"}
+    by_class = {v["class_type"] for v in ours.values()}
+    assert {v["class_type"] for v in real_core.values()} <= by_class
+    assert {"CreateVideo", "SaveVideo"} <= by_class
+    for node_id, node in real_core.items():
+        assert ours[node_id]["class_type"] == node["class_type"]
+        assert set(ours[node_id]["inputs"]) == set(node["inputs"])
+    assert {k: v for k, v in _links(ours).items() if k[0] in real_core} == _links(real_core)
+
+
+def test_builtin_settings_match_the_design() -> None:
+    wrapper = load_template("wan-wrapper").workflow
+    assert wrapper["6"]["inputs"]["scheduler"] == "dpm++"
+    assert wrapper["8"]["inputs"]["format"] == "video/h264-mp4"
+    assert wrapper["8"]["inputs"]["filename_prefix"] == "wanbot"
+    assert wrapper["3"]["inputs"]["model"] == "Wan2_1-T2V-1_3B_fp8_e4m3fn.safetensors"
+    native = load_template("wan-native").workflow
+    assert native["7"]["inputs"]["sampler_name"] == "uni_pc"
+    assert native["7"]["inputs"]["scheduler"] == "simple"
+    assert native["11"]["inputs"] | {"video": None} == {
+        "filename_prefix": "video/wanbot",
+        "format": "mp4",
+        "codec": "h264",
+        "video": None,
+    }
+    assert native["1"]["inputs"]["type"] == "wan"
