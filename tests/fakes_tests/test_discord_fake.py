@@ -24,7 +24,13 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakes.discord import DEFAULT_UPLOAD_LIMIT, ENV_VAR, FakeDiscord, running_bot
+from tests.fakes.discord import (
+    DEFAULT_UPLOAD_LIMIT,
+    ENV_VAR,
+    FakeDiscord,
+    FakeWorld,
+    running_bot,
+)
 
 REROLL_ID = "wanbot:reroll"
 SITECUSTOMIZE_DIR = Path(__file__).resolve().parents[1] / "fakes" / "discord" / "sitecustomize"
@@ -79,12 +85,15 @@ class SampleBot(commands.Bot):
     async def on_ready(self) -> None:
         self.ready_count += 1
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Skip discord.py's 5 s pause before a re-IDENTIFY (a documented override point)."""
+
     def record_failure(self, exc: discord.HTTPException) -> None:
         self.failures.append(exc)
         self.failed.set()
 
 
-def add_sample_commands(bot: SampleBot) -> None:  # noqa: C901 - one closure per command, flat
+def add_sample_commands(bot: SampleBot) -> None:
     tree = bot.tree
 
     @tree.command(description="Defer, then edit the original response")
@@ -98,7 +107,9 @@ def add_sample_commands(bot: SampleBot) -> None:  # noqa: C901 - one closure per
         await interaction.response.send_message(text)
 
     @tree.command(description="Post a clip file with a Reroll button")
-    async def clip(interaction: discord.Interaction, size: int, via: Literal["channel", "followup"] = "channel") -> None:
+    async def clip(
+        interaction: discord.Interaction, size: int, via: Literal["channel", "followup"] = "channel"
+    ) -> None:
         await interaction.response.defer(thinking=True)
         file = discord.File(io.BytesIO(clip_bytes(size)), "clip.mp4")
         try:
@@ -119,7 +130,7 @@ def add_sample_commands(bot: SampleBot) -> None:  # noqa: C901 - one closure per
 
     @tree.command(description="Block the event loop, then ack")
     async def block(interaction: discord.Interaction) -> None:
-        time.sleep(bot.slow_delay)  # the bug under test: blocking the loop
+        time.sleep(bot.slow_delay)  # noqa: ASYNC251 - the bug under test: blocking the loop
         await _defer_recording(bot, interaction)
 
     @tree.command(description="Defer, wait for the test, then edit (the token may be dead)")
@@ -155,6 +166,42 @@ def add_sample_commands(bot: SampleBot) -> None:  # noqa: C901 - one closure per
     async def pick_template(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         names = ["wan-native", "wan-wrapper"]
         return [app_commands.Choice(name=n, value=n) for n in names if n.startswith(current)]
+
+    @tree.command(description="Status card: post, edit twice, reply to it, delete it")
+    async def card(interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True)
+        assert isinstance(interaction.channel, discord.TextChannel)
+        status = await interaction.channel.send(embed=discord.Embed(title="queued"))
+        await status.edit(embed=discord.Embed(title="rendering 50%"))
+        await status.edit(embed=discord.Embed(title="done"))
+        only_requester = discord.AllowedMentions(users=[interaction.user])
+        await status.reply(f"{interaction.user.mention} your clip", allowed_mentions=only_requester)
+        await status.delete()
+        await interaction.edit_original_response(content="ok")
+
+    @tree.command(description="Walk every interaction webhook route once")
+    async def tour(interaction: discord.Interaction) -> None:
+        file = discord.File(io.BytesIO(b"frame"), "frame.png")
+        await interaction.response.send_message("first", file=file)
+        original = await interaction.original_response()
+        extra = await interaction.followup.send(f"{original.attachments[0].filename} seen", ephemeral=True, wait=True)
+        await extra.edit(content="edited")
+        await extra.delete()
+        await interaction.edit_original_response(content="final", attachments=[])
+        await interaction.delete_original_response()
+
+    admin = app_commands.Group(name="admin", description="Moderator tools")
+    queue = app_commands.Group(name="queue", description="Queue control", parent=admin)
+
+    @admin.command(description="Purge a member's jobs")
+    async def purge(interaction: discord.Interaction, user: discord.Member) -> None:
+        await interaction.response.send_message(f"purged {user.display_name}", ephemeral=True)
+
+    @queue.command(description="Pause the queue")
+    async def pause(interaction: discord.Interaction, minutes: app_commands.Range[int, 1, 60] = 10) -> None:
+        await interaction.response.send_message(f"paused {minutes} min")
+
+    tree.add_command(admin)
 
     @tree.command(description="Open a modal")
     async def note(interaction: discord.Interaction) -> None:
@@ -220,6 +267,15 @@ async def test_an_unsynced_option_is_refused_by_the_driver(fake: FakeDiscord, bo
         await fake.slash("ping", {"message": "hi"})
     with pytest.raises(ValueError, match="required"):
         await fake.slash("ping", {})
+
+
+async def test_group_subcommands_and_member_options(fake: FakeDiscord, bot: SampleBot) -> None:
+    purge = await fake.slash("admin purge", {"user": fake.world.user_named("bob")})
+    assert (await purge.acked()).body["data"]["content"] == "purged Bob"
+    pause = await fake.slash("admin queue pause", {"minutes": 5})
+    assert (await pause.acked()).body["data"]["content"] == "paused 5 min"
+    with pytest.raises(ValueError, match="below min_value"):
+        await fake.slash("admin queue pause", {"minutes": 0})
 
 
 # -- Discord's clocks ------------------------------------------------------------------------
@@ -297,10 +353,46 @@ async def test_a_click_reaches_the_view_on_the_posted_message(fake: FakeDiscord,
 
 async def test_a_click_after_a_restart_reaches_the_persistent_view(fake: FakeDiscord, bot: SampleBot) -> None:
     button = {"type": 2, "style": 1, "label": "Reroll", "custom_id": REROLL_ID}
-    earlier = fake.seed_message(fake.world.channel_named("videos"), "old clip", components=[{"type": 1, "components": [button]}])
+    row = {"type": 1, "components": [button]}
+    earlier = fake.seed_message(fake.world.channel_named("videos"), "old clip", components=[row])
     handle = await fake.click(earlier.id, REROLL_ID)
     assert (await handle.acked()).type == 4
     assert bot.clicks == [fake.world.default_member(fake.world.guild).id]
+
+
+async def test_a_status_card_is_edited_replied_to_and_deleted(fake: FakeDiscord, bot: SampleBot) -> None:
+    handle = await fake.slash("card")
+    assert (await handle.wait_for_edit()).content == "ok"
+    general = fake.world.channel_named("general")
+    card, reply = fake.channel_messages(general, include_deleted=True, include_ephemeral=False)
+    assert [e.changes["embeds"][0]["title"] for e in card.edits] == ["rendering 50%", "done"]
+    assert card.edits[0].at < card.edits[1].at and card.deleted
+    assert reply.type == 19 and reply.message_reference is not None
+    assert reply.message_reference["message_id"] == str(card.id)
+    assert reply.pings.users == {handle.user.id}  # the requester only, never the bot itself
+    assert handle.original is not None and handle.original.ephemeral
+
+
+async def test_every_interaction_webhook_route_round_trips(fake: FakeDiscord, bot: SampleBot) -> None:
+    handle = await fake.slash("tour")
+    await handle.wait_for(lambda e: e.kind == "delete_original")
+    kinds = [e.kind for e in handle.responses]
+    assert kinds == ["callback", "followup", "edit_followup", "delete_followup", "edit_original", "delete_original"]
+    followup = fake.messages[handle.responses[1].message_id or 0]
+    assert followup.ephemeral and followup.content == "edited" and followup.deleted
+    original = handle.original
+    assert original is not None and original.deleted and original.content == "final" and not original.attachments
+    assert fake.errors == []
+
+
+async def test_a_boosted_guild_gets_a_larger_upload_limit() -> None:
+    world = FakeWorld.default()
+    world.guild.premium_tier = 2
+    async with FakeDiscord(world) as fake, running_bot(SampleBot(), fake) as bot:
+        guild = bot.get_guild(world.guild.id)
+        assert guild is not None and guild.filesize_limit == 50 * 1024 * 1024
+        handle = await fake.slash("clip", {"size": 10})
+        assert (await handle.wait_for_edit()).content == f"posted (limit {50 * 1024 * 1024})"
 
 
 async def test_missing_permissions_gets_403_50013(fake: FakeDiscord, bot: SampleBot) -> None:

@@ -46,6 +46,7 @@ class GatewaySession:
     ws: web.WebSocketResponse
     session_id: str = ""
     shard: tuple[int, int] = (0, 1)
+    sharded: bool = False  # the client sent ``shard`` in IDENTIFY (AutoShardedClient does)
     intents: int = 0
     seq: int = 0
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -174,6 +175,7 @@ class FakeGateway:
         session.intents = int(data.get("intents", 0))
         if data.get("shard"):
             session.shard = (int(data["shard"][0]), int(data["shard"][1]))
+            session.sharded = True
         guilds = [g for g in self._state.world.guilds if session.handles_guild(g.id)]
         await session.dispatch("READY", self._ready_payload(session, [g.id for g in guilds]))
         for guild in guilds:
@@ -200,7 +202,7 @@ class FakeGateway:
             "geo_ordered_rtc_regions": ["fake"],
             "_trace": ["fake-discord"],
         }
-        if session.shard != (0, 1):
+        if session.sharded:  # AutoShardedClient reads READY["shard"] unconditionally
             payload["shard"] = list(session.shard)
         return payload
 

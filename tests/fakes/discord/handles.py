@@ -55,6 +55,7 @@ class InteractionHandle:
     errors: list[ErrorRecord] = field(default_factory=list)
     modal: dict[str, Any] | None = None
     choices: list[dict[str, Any]] | None = None
+    ack_in_flight: bool = False
     _expired: bool = False
 
     # -- clocks ----------------------------------------------------------------------------
@@ -63,8 +64,9 @@ class InteractionHandle:
         """Seconds since INTERACTION_CREATE was sent, on the fake clock."""
         return 0.0 if self.dispatched_at is None else self._clock.now() - self.dispatched_at
 
-    def ack_is_late(self) -> bool:
-        return self.age() > self.ack_window
+    def ack_is_late(self, at: float) -> bool:
+        """Whether an ack arriving at ``at`` (fake clock) misses the window."""
+        return self.dispatched_at is not None and at - self.dispatched_at > self.ack_window
 
     def token_expired(self) -> bool:
         return self._expired or self.age() > self.token_lifetime
@@ -77,8 +79,11 @@ class InteractionHandle:
 
     async def acked(self, timeout: float = 5.0) -> InteractionAck:
         """The ack, once the bot sends it; TimeoutError (listing errors) if it never does."""
-        what = f"the ack of interaction {self.id} (errors so far: {self._error_summary()})"
-        return await self._feed.wait_until(lambda: self.ack, timeout, what)
+        try:
+            return await self._feed.wait_until(lambda: self.ack, timeout, f"the ack of interaction {self.id}")
+        except TimeoutError as timeout_error:
+            # Say what the fake refused meanwhile: a 10062 explains a missing ack at once.
+            raise TimeoutError(f"{timeout_error} (errors: {self._error_summary()})") from None
 
     async def wait_for(
         self, predicate: Callable[[InteractionEvent], bool] | None = None, timeout: float = 5.0

@@ -139,7 +139,9 @@ class StoredMessage:
 
     @property
     def pings(self) -> Pings:
-        return resolve_pings(self.content, self.allowed_mentions, self.replied_author_id)
+        # Replying to one's own message notifies nobody, whatever replied_user says.
+        replied = self.replied_author_id if self.replied_author_id != self.author.id else None
+        return resolve_pings(self.content, self.allowed_mentions, replied)
 
     def custom_ids(self) -> list[str]:
         """Every component custom_id on the message, depth first."""
@@ -178,6 +180,7 @@ class StoredMessage:
             "edited_timestamp": self.edited_timestamp,
             "tts": self.tts,
             "mention_everyone": pings.everyone,
+            # Minimal user objects; FakeState.message_payload swaps in the world's full ones.
             "mentions": [{"id": str(u), "username": str(u), "discriminator": "0", "avatar": None} for u in pings.users],
             "mention_roles": [str(r) for r in pings.roles],
             "attachments": [a.to_payload() for a in self.attachments],

@@ -19,7 +19,8 @@ ENV_VAR = "WANBOT_FAKE_DISCORD_URL"
 def point_discord_py_at(url: str) -> Callable[[], None]:
     """Send discord.py's REST calls and gateway connections to ``url`` (``http://host:port``).
 
-    Returns a function that restores the previous values.
+    Returns a function that restores the previous values. The knobs are process-wide
+    class attributes: one in-process bot talks to one fake at a time.
     """
     import yarl
     from discord.gateway import DiscordWebSocket

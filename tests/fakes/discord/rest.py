@@ -8,8 +8,6 @@ Discord's limits. Interaction callbacks and webhook routes live in ``webhooks.py
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from .gateway import FakeGateway
@@ -25,6 +23,7 @@ from .payloads import (
 from .state import ChannelTarget, FakeState
 from .validation import check_message_body, check_upload_sizes
 from .wire import DiscordApiError, empty_response, json_response, read_body
+from .world import FakeGuild
 
 __all__ = ["API_PREFIX", "BotRoutes"]
 
@@ -121,7 +120,7 @@ class BotRoutes:
 
     # -- guilds and channels -----------------------------------------------------------------
 
-    def _guild(self, request: web.Request) -> Any:
+    def _guild(self, request: web.Request) -> FakeGuild:
         guild = self._state.world.get_guild(_snowflake(request, "guild_id"))
         if guild is None:
             raise DiscordApiError.unknown_guild()

@@ -22,8 +22,9 @@ from .messages import (
     StoredMessage,
     normalise_field,
 )
+from .payloads import user_payload
 from .records import CommandSync, ErrorRecord, RequestRecord
-from .wire import DiscordApiError, RequestBody
+from .wire import DiscordApiError, RequestBody, UploadedFile
 from .world import DEFAULT_UPLOAD_LIMIT, FakeChannel, FakeGuild, FakeUser, FakeWorld
 
 __all__ = ["ChannelTarget", "FakeState"]
@@ -114,7 +115,7 @@ class FakeState:
         extra_flags: int = 0,
     ) -> StoredMessage:
         """Store a new bot-authored message built from a create body."""
-        reference = payload.get("message_reference")
+        reference = _wire_reference(payload.get("message_reference"), target)
         replied_author = self._replied_author(reference)
         if reference:
             message_type = TYPE_REPLY
@@ -163,7 +164,10 @@ class FakeState:
         referenced = None
         if message.message_reference and message.message_reference.get("message_id"):
             referenced = self.messages.get(int(message.message_reference["message_id"]))
-        return message.to_payload(referenced)
+        payload = message.to_payload(referenced)
+        pinged = (self.world.get_user(user_id) for user_id in message.pings.users)
+        payload["mentions"] = [user_payload(user) for user in pinged if user is not None]
+        return payload
 
     def build_attachments(
         self, channel_id: int, body: RequestBody, existing: list[StoredAttachment] | None = None
@@ -187,20 +191,18 @@ class FakeState:
                 continue
             upload = body.file(ref)
             if upload is not None:
-                result.append(self._new_attachment(channel_id, upload.filename, upload.data, upload.content_type, entry))
+                result.append(self._new_attachment(channel_id, upload, entry))
                 used.add(upload.index)
         for upload in body.files:
             if upload.index not in used:
-                result.append(self._new_attachment(channel_id, upload.filename, upload.data, upload.content_type, {}))
+                result.append(self._new_attachment(channel_id, upload, {}))
         return result
 
-    def _new_attachment(
-        self, channel_id: int, filename: str, data: bytes, content_type: str | None, meta: dict[str, Any]
-    ) -> StoredAttachment:
+    def _new_attachment(self, channel_id: int, upload: UploadedFile, meta: dict[str, Any]) -> StoredAttachment:
         attachment_id = self.snowflakes.next()
-        name = meta.get("filename") or filename
+        name = meta.get("filename") or upload.filename
         url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{name}"
-        return StoredAttachment(attachment_id, name, data, content_type, meta.get("description"), url)
+        return StoredAttachment(attachment_id, name, upload.data, upload.content_type, meta.get("description"), url)
 
     def attachment(self, attachment_id: int) -> StoredAttachment | None:
         for message in self.messages.values():
@@ -243,3 +245,20 @@ class FakeState:
 
     def interaction_by_token(self, token: str) -> InteractionHandle | None:
         return next((h for h in self.interactions.values() if h.token == token), None)
+
+
+def _wire_reference(reference: dict[str, Any] | None, target: ChannelTarget) -> dict[str, Any] | None:
+    """A message_reference as Discord echoes it: string snowflakes, channel filled in."""
+    if not reference or not reference.get("message_id"):
+        return reference or None
+    wired: dict[str, Any] = {
+        "type": reference.get("type", 0),
+        "message_id": str(reference["message_id"]),
+        "channel_id": str(reference.get("channel_id") or target.id),
+    }
+    guild_id = reference.get("guild_id") or (target.guild.id if target.guild else None)
+    if guild_id is not None:
+        wired["guild_id"] = str(guild_id)
+    if "fail_if_not_exists" in reference:
+        wired["fail_if_not_exists"] = reference["fail_if_not_exists"]
+    return wired

@@ -72,15 +72,21 @@ class InteractionRoutes:
         handle = self._state.interactions.get(int(request.match_info["interaction_id"]))
         if handle is None or handle.token != request.match_info["token"]:
             raise DiscordApiError.unknown_interaction()
-        if handle.ack is not None:
+        if handle.ack is not None or handle.ack_in_flight:
             raise DiscordApiError.already_acknowledged()
-        if handle.ack_is_late():
+        if handle.ack_is_late(now):
             raise DiscordApiError.unknown_interaction()
-        body = await read_body(request)
-        callback_type = int(body.payload.get("type", 0))
-        if callback_type not in _ALLOWED_CALLBACKS.get(handle.type, set()):
-            raise DiscordApiError.invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID", "Invalid response type.")
-        resource = await self._apply_callback(handle, callback_type, body)
+        # Claimed before the first await, so two concurrent callbacks (two bot processes
+        # answering one interaction) cannot both pass the check above.
+        handle.ack_in_flight = True
+        try:
+            body = await read_body(request)
+            callback_type = int(body.payload.get("type", 0))
+            if callback_type not in _ALLOWED_CALLBACKS.get(handle.type, set()):
+                raise DiscordApiError.invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID", "Invalid type.")
+            resource = await self._apply_callback(handle, callback_type, body)
+        finally:
+            handle.ack_in_flight = False
         assert handle.dispatched_at is not None
         handle.ack = InteractionAck(callback_type, now, (now - handle.dispatched_at) * 1000, body.payload)
         handle.record(InteractionEvent("callback", now, body.payload, handle.original_message_id, callback_type))
@@ -114,7 +120,9 @@ class InteractionRoutes:
             handle.modal = data
         return resource
 
-    def _callback_answer(self, handle: InteractionHandle, callback_type: int, resource: dict[str, Any]) -> dict[str, Any]:
+    def _callback_answer(
+        self, handle: InteractionHandle, callback_type: int, resource: dict[str, Any]
+    ) -> dict[str, Any]:
         original = handle.original
         interaction: dict[str, Any] = {
             "id": str(handle.id),
@@ -222,6 +230,7 @@ class InteractionRoutes:
     ) -> None:
         check_upload_sizes(body.files, handle.attachment_size_limit)
         check_message_body(data, creating=False, file_count=len(body.files))
-        attachments = self._state.build_attachments(message.channel_id, RequestBody(data, body.files), message.attachments)
+        request = RequestBody(data, body.files)
+        attachments = self._state.build_attachments(message.channel_id, request, message.attachments)
         message.apply(data, attachments, self._state.clock.now(), via=via)
         await self._gateway.announce_message("MESSAGE_UPDATE", message)
