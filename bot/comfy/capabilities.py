@@ -121,9 +121,11 @@ async def _check_nodes(client: ComfyClient, classes: Iterable[str], report: Back
 
 
 async def _check_models(client: ComfyClient, needs: list[ModelNeed], report: BackendReport) -> None:
-    folders = sorted({alias for need in needs for alias in _FOLDER_ALIASES.get(need.folder, (need.folder,))})
-    listings = dict(zip(folders, await asyncio.gather(*(client.models(f) for f in folders))))
-    if any(listing is None for listing in listings.values()):
+    primary = sorted({need.folder for need in needs})
+    legacy = sorted({a for f in primary for a in _FOLDER_ALIASES.get(f, (f,))} - set(primary))
+    answers = await asyncio.gather(*(client.models(f) for f in primary + legacy))
+    listings = dict(zip(primary + legacy, answers))
+    if any(listings[f] is None for f in primary):
         report.notes.append("this ComfyUI has no /models route: model files checked at first job only")
         return
     for need in needs:

@@ -10,8 +10,9 @@ server slow, broken, forgetful or strict. It does not run any model.
         fake.url                     # "http://127.0.0.1:<port>"  (fake.ws_url for /ws)
 
 Standalone (crash tests run it in a subprocess):
-    python -m tests.fakes.comfyui --port 0 [--step-seconds S] [--steps N] [--require-token T]
-prints "listening on http://127.0.0.1:PORT" once ready.
+    python -m tests.fakes.comfyui --port 0 [--root DIR] [--step-seconds S] [--steps N] ...
+prints "listening on http://127.0.0.1:PORT" once ready (`--help` lists every flag). Pass a
+pytest tmp_path as --root when the test kills it, so its output files go away with the test.
 
 Constructor knobs (all are also plain attributes, read live on every prompt):
     object_info      node definitions (default: the captured object_info_subset.json);
@@ -36,6 +37,7 @@ Constructor knobs (all are also plain attributes, read live on every prompt):
     send_previews    binary preview frames (type 1, PNG) during sampler steps
     video_path / video_bytes   what /view serves for every output (default: a 64x64 17-frame
                      H.264 clip from tests.fakes.media)
+    root             where output/, temp/ and input/ live (default: a temp dir removed by stop())
 
 Methods: start(), stop(), restart(downtime=0.0), drop_websockets(graceful=False),
 http_failures(n, status=500, path=None, after=False), fail_next(), pause(), resume(),
@@ -62,10 +64,10 @@ from tests.fakes.comfyui._middleware import RecordedRequest
 from tests.fakes.comfyui._queue import QueueItem
 
 __all__ = [
-    "FakeComfyUI",
     "Emitted",
-    "RecordedRequest",
+    "FakeComfyUI",
     "QueueItem",
+    "RecordedRequest",
     "captured_object_info",
     "default_models",
     "shared_dir",

@@ -11,6 +11,7 @@ import asyncio
 import signal
 import sys
 
+from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._fake import FakeComfyUI
 
 
@@ -18,19 +19,26 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.comfyui", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8188, help="0 picks a free port")
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--root", default=None, help="folder for output/temp/input (default: a temp dir)")
+    parser.add_argument("--steps", type=int, default=4, help="sampler steps; 0 uses the graph's own")
     parser.add_argument("--step-seconds", type=float, default=0.01)
     parser.add_argument("--load-seconds", type=float, default=0.0)
+    parser.add_argument("--node-seconds", type=float, default=0.0)
     parser.add_argument("--history-delay", type=float, default=0.05)
+    parser.add_argument("--view-delay", type=float, default=0.0)
     parser.add_argument("--require-token", default=None)
     parser.add_argument("--paused", action="store_true")
+    parser.add_argument("--fail-execution", type=int, default=0, help="the next N prompts fail")
+    parser.add_argument("--failure-kind", default="oom", choices=sorted(FAILURES))
     return parser.parse_args(argv)
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeComfyUI(host=args.host, port=args.port, steps=args.steps, step_seconds=args.step_seconds,
-                       load_seconds=args.load_seconds, history_delay=args.history_delay,
-                       require_token=args.require_token, paused=args.paused)
+    fake = FakeComfyUI(host=args.host, port=args.port, steps=args.steps or None,
+                       step_seconds=args.step_seconds, load_seconds=args.load_seconds,
+                       node_seconds=args.node_seconds, history_delay=args.history_delay,
+                       view_delay=args.view_delay, require_token=args.require_token, paused=args.paused,
+                       fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

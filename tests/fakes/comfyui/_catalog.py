@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "MODEL_INPUTS",
     "MODEL_FOLDERS",
+    "MODEL_INPUTS",
     "REFERENCE_MODELS",
-    "shared_dir",
     "capture",
     "captured_object_info",
     "default_models",
     "install_models",
+    "shared_dir",
 ]
 
 # (class_type, input name) -> models folder it lists. The WanVideoWrapper T5 loader lists

@@ -19,6 +19,7 @@ execution_interrupted, which then go to every socket. `status` always goes to ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 import time
 import zlib
@@ -51,6 +52,7 @@ class Knobs(Protocol):
     send_previews: bool
     fail_execution: int
     failure_kind: str
+    object_info: dict[str, Any]
 
 
 def _now_ms() -> int:
@@ -140,13 +142,11 @@ class _Run:
 
 
 class Executor:
-    def __init__(self, knobs: Knobs, queue: PromptQueue, hub: Hub, files: OutputFiles,
-                 object_info: Mapping[str, Any]) -> None:
+    def __init__(self, knobs: Knobs, queue: PromptQueue, hub: Hub, files: OutputFiles) -> None:
         self.knobs = knobs
         self.queue = queue
         self.hub = hub
         self.files = files
-        self.object_info = object_info
         # What the real server keeps for a reconnecting client: whose prompt runs, which node.
         self.client_id: str | None = None
         self.last_node_id: str | None = None
@@ -193,7 +193,7 @@ class Executor:
         self._interrupt.clear()
         self._add_message(run, "execution_start", {"prompt_id": run.prompt_id}, broadcast=False)
         self._add_message(run, "execution_cached", {"nodes": [], "prompt_id": run.prompt_id}, broadcast=False)
-        order = execution_order(item.prompt, item.outputs, self.object_info)
+        order = execution_order(item.prompt, item.outputs, self.knobs.object_info)
         run.failing = self._planned_failure(item, order)
         try:
             for node_id in order:
@@ -309,10 +309,8 @@ class Executor:
     async def _sleep(self, seconds: float) -> None:
         """Simulated work that an interrupt cuts short (the real check runs per step/node)."""
         if seconds > 0:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._interrupt.wait(), seconds)
-            except TimeoutError:
-                pass
         else:
             await asyncio.sleep(0)
         self._check_interrupt()

@@ -8,7 +8,7 @@ ComfyUI reports it; `t5_scaled` is what happens when the kijai T5 loader is give
 
 from __future__ import annotations
 
-__all__ = ["NodeFailure", "FAILURES", "failure_node"]
+__all__ = ["FAILURES", "NodeFailure", "failure_node"]
 
 
 class NodeFailure(Exception):

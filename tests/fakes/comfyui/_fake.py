@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +53,7 @@ class FakeComfyUI:
         video_bytes: bytes | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        root: str | Path | None = None,
     ) -> None:
         self.steps = steps
         self.step_seconds = step_seconds
@@ -71,20 +72,25 @@ class FakeComfyUI:
         self.requests: list[RecordedRequest] = []
         self.accepted: list[QueueItem] = []
         self.number = 0
-        self.system_stats: dict[str, Any] = capture("endpoint_samples.json")["GET /system_stats"]["body"]
-        self.features: dict[str, Any] = capture("endpoint_samples.json")["GET /features"]["body"]
-        self.extensions: list[str] = capture("endpoint_samples.json")["GET /extensions"]["body"]
+        samples = capture("endpoint_samples.json")
+        self.system_stats: dict[str, Any] = samples["GET /system_stats"]["body"]
+        self.features: dict[str, Any] = samples["GET /features"]["body"]
+        self.extensions: list[str] = samples["GET /extensions"]["body"]
         self._base_object_info = dict(object_info) if object_info is not None else captured_object_info()
         self._models = {k: list(v) for k, v in (models if models is not None else default_models()).items()}
         self.object_info = install_models(self._base_object_info, self._models)
         self._failures: list[InjectedFailure] = []
-        self._root = Path(tempfile.mkdtemp(prefix="fake-comfyui-"))
+        # Our own root is created by start() and removed by stop(); a caller's root (a pytest
+        # tmp_path, so a SIGKILLed subprocess leaves nothing behind) is the caller's to clean.
+        self._owns_root = root is None
+        self._root = Path(root) if root is not None else (
+            Path(tempfile.gettempdir()) / f"fake-comfyui-{uuid.uuid4().hex}")
         self._default_clip: Path | None = None
         self.files = OutputFiles(self._root, self._clip)
         self.hub = Hub()
         self.queue = PromptQueue(self._announce_queue)
         self.queue.set_paused(paused)
-        self.executor = Executor(self, self.queue, self.hub, self.files, self.object_info)
+        self.executor = Executor(self, self.queue, self.hub, self.files)
         self._worker: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
 
@@ -98,10 +104,11 @@ class FakeComfyUI:
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}/ws"
 
-    async def start(self) -> "FakeComfyUI":
+    async def start(self) -> FakeComfyUI:
         if self.video_path is None and self.video_bytes is None and self._default_clip is None:
             # ffmpeg runs once per session (cached on disk), and never on the event loop.
             self._default_clip = await asyncio.to_thread(cached_mp4)
+        await asyncio.to_thread(self.files.prepare)
         self.hub.start()
         await self._serve()
         self._start_worker()
@@ -109,12 +116,13 @@ class FakeComfyUI:
 
     async def stop(self) -> None:
         await self._stop_worker()
-        await self.hub.close_all(graceful=True)
+        await self.hub.close_all(graceful=False)
         await self.hub.stop()
         await self._unserve()
-        await asyncio.to_thread(shutil.rmtree, self._root, True)
+        if self._owns_root:
+            await asyncio.to_thread(self.files.remove)
 
-    async def __aenter__(self) -> "FakeComfyUI":
+    async def __aenter__(self) -> FakeComfyUI:
         return await self.start()
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -173,7 +181,6 @@ class FakeComfyUI:
         """Install a different model set: /models, /object_info and validation follow."""
         self._models = {k: list(v) for k, v in models.items()}
         self.object_info = install_models(self._base_object_info, self._models)
-        self.executor.object_info = self.object_info
 
     @property
     def paused(self) -> bool:
@@ -214,12 +221,12 @@ class FakeComfyUI:
         await self.hub.close_all(graceful=graceful)
 
     def _clip(self) -> Path | bytes:
+        """What every output file contains. Called in a worker thread (may run ffmpeg once)."""
         if self.video_bytes is not None:
             return self.video_bytes
         if self.video_path is not None:
             return self.video_path
-        assert self._default_clip is not None, "start() prepares the default clip"
-        return self._default_clip
+        return self._default_clip or cached_mp4()
 
     def _announce_queue(self) -> None:
         self.hub.send("status", {"status": {"exec_info": {"queue_remaining": self.queue.remaining}}}, None)

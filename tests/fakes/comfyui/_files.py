@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from tests.fakes.comfyui._failures import NodeFailure
 
-__all__ = ["OutputFiles", "SERVER_ROOT", "UI_BUILDERS"]
+__all__ = ["SERVER_ROOT", "UI_BUILDERS", "OutputFiles"]
 
 # Where the captured server lived; `fullpath` in VHS outputs points here, never at our disk.
 SERVER_ROOT = "/srv/ComfyUI"
@@ -39,8 +39,14 @@ class OutputFiles:
         self.root = root
         self._source = source
         self._counters: dict[tuple[str, str, str], int] = {}
+
+    def prepare(self) -> None:
+        """Create the folders (blocking: run it in a thread)."""
         for folder in _FOLDER_TYPES:
-            (root / folder).mkdir(parents=True, exist_ok=True)
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def folder(self, folder_type: str) -> Path | None:
         return self.root / folder_type if folder_type in _FOLDER_TYPES else None
@@ -70,7 +76,7 @@ class OutputFiles:
 
     async def _publish(self, folder_type: str, subfolder: str, filename: str) -> None:
         dest = self.root / folder_type / subfolder / filename
-        await asyncio.to_thread(self._write, dest, self._source())
+        await asyncio.to_thread(lambda: self._write(dest, self._source()))
 
     @staticmethod
     def _write(dest: Path, source: Path | bytes) -> None:
@@ -118,7 +124,8 @@ class OutputFiles:
         return await self._save_core(inputs, "ComfyUI", "webp")
 
 
-UI_BUILDERS: dict[str, Callable[[OutputFiles, dict[str, Any]], Any]] = {
+# Output node class -> how it names and publishes its file (the `ui` it reports).
+UI_BUILDERS: dict[str, Callable[[OutputFiles, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "VHS_VideoCombine": OutputFiles.vhs_video_combine,
     "SaveVideo": OutputFiles.save_video,
     "SaveWEBM": OutputFiles.save_webm,

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Hub", "Emitted"]
+__all__ = ["Emitted", "Hub"]
 
 
 @dataclass(frozen=True)

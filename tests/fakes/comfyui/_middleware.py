@@ -20,7 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 if TYPE_CHECKING:
     from tests.fakes.comfyui._fake import FakeComfyUI
 
-__all__ = ["RecordedRequest", "InjectedFailure", "route_of", "middlewares"]
+__all__ = ["InjectedFailure", "RecordedRequest", "middlewares", "route_of"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -114,7 +114,7 @@ def _token_ok(request: web.Request, token: str) -> bool:
             or request.query.get("token") == token)
 
 
-def middlewares(fake: "FakeComfyUI") -> list[Any]:
+def middlewares(fake: FakeComfyUI) -> list[Any]:
     @web.middleware
     async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
         body = await request.read() if request.can_read_body else b""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["QueueItem", "PromptQueue", "MAX_HISTORY"]
+__all__ = ["MAX_HISTORY", "PromptQueue", "QueueItem"]
 
 MAX_HISTORY = 10_000
 
@@ -35,7 +35,7 @@ class QueueItem:
         """The 5-element list GET /queue and history["prompt"] show."""
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs]
 
-    def __lt__(self, other: "QueueItem") -> bool:
+    def __lt__(self, other: QueueItem) -> bool:
         return (self.number, self.prompt_id) < (other.number, other.prompt_id)
 
 

@@ -52,7 +52,7 @@ async def _json_object(request: web.Request) -> dict[str, Any] | None:
 
 
 class _Routes:
-    def __init__(self, fake: "FakeComfyUI") -> None:
+    def __init__(self, fake: FakeComfyUI) -> None:
         self.fake = fake
 
     def table(self) -> list[tuple[str, str, Any]]:
@@ -84,7 +84,7 @@ class _Routes:
         try:
             body = json.loads(await request.text())
             return self._submit(body)
-        except Exception:  # noqa: BLE001 - the real handler has no error handling either
+        except Exception:  # the real handler has no error handling: any exception is a bare 500
             return _crash()
 
     def _submit(self, body: Any) -> web.Response:
@@ -245,7 +245,8 @@ class _Routes:
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         fake = self.fake
-        ws = web.WebSocketResponse(max_msg_size=_MAX_BODY)
+        # A graceful close waits this long for the client's reply, not aiohttp's default 10 s.
+        ws = web.WebSocketResponse(max_msg_size=_MAX_BODY, timeout=1.0)
         await ws.prepare(request)
         sid = request.query.get("clientId") or uuid.uuid4().hex
         fake.hub.attach(sid, ws, request)
@@ -273,7 +274,7 @@ class _Routes:
             first = False
 
 
-def build_app(fake: "FakeComfyUI") -> web.Application:
+def build_app(fake: FakeComfyUI) -> web.Application:
     app = web.Application(middlewares=middlewares(fake), client_max_size=_MAX_BODY)
     routes = _Routes(fake)
     for prefix in ("", "/api"):

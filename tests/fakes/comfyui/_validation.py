@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Validation", "validate_prompt", "is_output_node"]
+__all__ = ["Validation", "is_output_node", "validate_prompt"]
 
 # ComfyUI stops echoing a combo's options past this many (model lists can be huge).
 _MAX_LISTED_OPTIONS = 20
@@ -73,7 +73,7 @@ def _input_specs(node_info: Mapping[str, Any]) -> list[tuple[str, str, Any, dict
 
 def _types_compatible(received: Any, wanted: Any) -> bool:
     """ComfyUI's validate_node_input: equal, or comma-separated sets that intersect, or '*'."""
-    if not received != wanted:
+    if received == wanted:
         return True
     if not isinstance(received, str) or not isinstance(wanted, str):
         return False
@@ -136,7 +136,7 @@ class _Validator:
             return True
         try:
             return self.node(source_id)[0]
-        except Exception as exc:  # noqa: BLE001 - mirrors the server's catch-all
+        except Exception as exc:  # the server's catch-all, pinned on the linked node
             reasons = [_error(
                 "exception_during_inner_validation", "Exception when validating inner node", str(exc),
                 input_name=name, input_config=info, exception_message=str(exc),
@@ -152,7 +152,7 @@ class _Validator:
         if convert is not None:
             try:
                 value = inputs[name] = convert(value)
-            except Exception as exc:  # noqa: BLE001 - int('abc'), float(None), ...
+            except Exception as exc:  # int('abc'), float(None), ...
                 errors.append(_error(
                     "invalid_input_type", f"Failed to convert an input value to a {input_type} value",
                     f"{name}, {value}, {exc}", input_name=name, input_config=info, received_value=value,
@@ -225,7 +225,7 @@ def validate_prompt(prompt: dict[str, Any], object_info: Mapping[str, Any],
     for output_id in outputs:
         try:
             valid, reasons = validator.node(output_id)
-        except Exception as exc:  # noqa: BLE001 - mirrors the server's catch-all
+        except Exception as exc:  # the server's catch-all around each output
             valid, reasons = False, [_error("exception_during_validation", "Exception when validating node",
                                             str(exc), exception_type=_full_type_name(exc),
                                             traceback=list(_TRACEBACK))]
