@@ -138,6 +138,13 @@ async def _check_models(client: ComfyClient, needs: list[ModelNeed], report: Bac
             report.model_aliases[need.filename] = same_file[0]
             report.notes.append(f"model file {need.filename!r} found as {same_file[0]!r}: used from there")
             continue
+        if same_file:
+            report.missing_models.append(
+                f"model file {need.filename!r} is ambiguous in models/{need.folder}: "
+                f"{', '.join(repr(n) for n in same_file)} — put the one you want in the template "
+                f"({need.class_type}.{need.input_name}, node {need.node_id})"
+            )
+            continue
         report.missing_models.append(
             f"model file {need.filename!r} not found in models/{need.folder} "
             f"({need.class_type}.{need.input_name}, node {need.node_id})"

@@ -1,0 +1,41 @@
+"""Shared bits of the benchmarks: percentiles and the table + JSON-last-line report."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# Benchmarks run as scripts (`python bench/x.py`); make the repo importable.
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples_s]
+    return {"median_ms": round(statistics.median(ms), 2), "p90_ms": round(percentile(ms, 90), 2),
+            "p99_ms": round(percentile(ms, 99), 2), "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2)}
+
+
+def report(title: str, rows: list[tuple[str, str, str, str]], figures: dict[str, Any]) -> None:
+    """Print a readable table (metric, value, target, verdict), then the JSON line last."""
+    header = ("metric", "value", "target", "")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    print(title)
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    print(json.dumps(figures))
