@@ -26,6 +26,9 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_MAX_DOWNLOAD_MB": "512",
     "WANBOT_LOG_FORMAT": "text (or json)",
     "WANBOT_LOG_LEVEL": "INFO",
+    "WANBOT_HTTP_HOST": "127.0.0.1 (0.0.0.0 to let Prometheus in another container scrape /metrics)",
+    "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
+    "WANBOT_SHUTDOWN_GRACE": "30",
 }
 
 
@@ -69,6 +72,13 @@ class Settings(BaseSettings):
     log_level: str = Field(
         default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", alias="WANBOT_LOG_LEVEL"
     )
+    # /healthz and /metrics. Loopback by default: the metrics are not secret but not public
+    # either. Port 0 turns the server off (a random port would be one nobody can find to scrape).
+    http_host: str = Field(default="127.0.0.1", min_length=1, alias="WANBOT_HTTP_HOST")
+    http_port: int = Field(default=8080, ge=0, le=65535, alias="WANBOT_HTTP_PORT")
+    # On SIGTERM, how long to wait for in-flight downloads and posts before exiting. ComfyUI keeps
+    # rendering meanwhile and the next start re-attaches, so this need not cover a whole render.
+    shutdown_grace: float = Field(default=30.0, ge=0, alias="WANBOT_SHUTDOWN_GRACE")
 
     @field_validator("comfyui_urls", mode="before")
     @classmethod
