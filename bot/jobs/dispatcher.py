@@ -17,8 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,9 +37,10 @@ from bot.comfy.errors import (
 from bot.comfy.protocol import HistoryEntry
 from bot.comfy.render import fetch_video
 from bot.comfy.watch import Progress, Watch, watch_prompt
+from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, Scheduler
 from bot.logs import job_context
 from storage.interface import Store
-from storage.records import JobRecord, JobState, RunSample
+from storage.records import JobRecord, JobState
 
 __all__ = ["Dispatcher", "DispatchConfig", "JobObserver", "Deliver", "DeliveryFailed", "GraphBuilder"]
 
@@ -102,30 +102,26 @@ class _Slot:
         return self.backend.name
 
 
-class _Requeue(Exception):
-    """Internal: give the job back to the queue (the backend failed it, not the job)."""
-
-
 class Dispatcher:
     def __init__(
         self,
         store: Store,
+        scheduler: Scheduler,
         backends: list[Backend],
         graph_for: GraphBuilder,
         deliver: Deliver,
         *,
         config: DispatchConfig | None = None,
         observer: JobObserver | None = None,
-        refund: Callable[[JobRecord], Awaitable[None]] | None = None,
         needs: TemplateNeeds | None = None,
     ) -> None:
         self.store = store
+        self.scheduler = scheduler
         self.slots = [_Slot(b) for b in backends]
         self.graph_for = graph_for
         self.deliver = deliver
         self.config = config or DispatchConfig()
         self.observer = observer or JobObserver()
-        self.refund = refund
         self.needs = needs  # when given, a backend must pass the capability check to get work
         self.progress: dict[int, Progress] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
@@ -201,19 +197,17 @@ class Dispatcher:
                 self.kick()
 
     async def _fill_slots(self) -> None:
-        if not self._accepting or (await self.store.control.get()).draining:
+        if not self._accepting:
             return
-        paused = await self.store.guilds.paused_guilds()
         # Fill every backend's running slot before any prefetch slot: spread first, then deepen.
         for depth in range(1, 2 + self.config.prefetch):
             for slot in self.slots:
                 while slot.up and slot.usable and len(slot.jobs) < depth:
-                    if not await self._claim_into(slot, paused):
+                    if not await self._claim_into(slot):
                         return
 
-    async def _claim_into(self, slot: _Slot, paused: Collection[int]) -> bool:
-        job = await self.store.jobs.claim_next(slot.name, str(uuid.uuid4()), self.config.clock(),
-                                               exclude_guilds=paused)
+    async def _claim_into(self, slot: _Slot) -> bool:
+        job = await self.scheduler.claim_next(slot.name)
         if job is None:
             return False
         slot.jobs.add(job.id)
@@ -238,7 +232,7 @@ class Dispatcher:
                 raise
             except Exception:  # noqa: BLE001 - one job's bug must not stop the dispatcher
                 log.exception("job crashed")
-                await self._fail(job, "internal", "an internal error stopped this job", refund=True)
+                await self._fail(job, "internal", "an internal error stopped this job")
             finally:
                 if slot is not None:
                     slot.jobs.discard(job.id)
@@ -251,17 +245,15 @@ class Dispatcher:
         try:
             entry = await self._follow(job, slot, fresh)
             return await self._fetch(job, slot, entry)
-        except _Requeue as exc:
-            await self._retry_or_fail(job, slot, str(exc))
         except ValidationFailed as exc:
             await self._rejected(job, slot, exc)
         except Interrupted as exc:
             await self._interrupted(job, exc)
         except ExecutionFailed as exc:
             code = "out_of_memory" if exc.out_of_memory else "execution_error"
-            await self._fail(job, code, exc.reason, refund=True)
+            await self._fail(job, code, exc.reason)
         except (OutputMissing, DownloadTooLarge) as exc:
-            await self._fail(job, "no_output", exc.reason, refund=True)
+            await self._fail(job, "no_output", exc.reason)
         except ComfyError as exc:  # BackendDown, PromptLost, Stalled
             if isinstance(exc, BackendDown):
                 self._mark_down(slot)
@@ -299,18 +291,14 @@ class Dispatcher:
         if current is None or current.state not in (JobState.SUBMITTED, JobState.RUNNING):
             path.unlink(missing_ok=True)  # cancelled while we downloaded
             return current or job
-        moved = await self._move(current, JobState.FETCHED, output_path=str(path))
-        if moved is None:
-            return current
-        started = moved.running_at or moved.submitted_at or moved.created_at
-        await self.store.runs.record(RunSample(slot.name, moved.cost, max(0.0, (moved.fetched_at or 0) - started),
-                                               self.config.clock(), job.id))
-        return moved
+        if not await self.scheduler.mark_fetched(current, str(path)):
+            return await self._current(current)
+        return await self._announce(current.id) or current
 
     async def _deliver(self, job: JobRecord, slot: _Slot | None) -> None:
         path = Path(job.output_path or "")
         if not path.is_file():
-            await self._fail(job, "output_lost", "the finished video was lost before it could be posted", refund=True)
+            await self._fail(job, "output_lost", "the finished video was lost before it could be posted")
             return
         delay = self.config.delivery_backoff
         for attempt in range(self.config.delivery_retries):
@@ -319,7 +307,7 @@ class Dispatcher:
                 break
             except DeliveryFailed as exc:
                 if exc.permanent or attempt == self.config.delivery_retries - 1:
-                    await self._fail(job, "delivery_failed", exc.reason, refund=True)
+                    await self._fail(job, "delivery_failed", exc.reason)
                     return
                 log.warning("delivery failed, retrying: %s", exc.reason)
                 await asyncio.sleep(delay)
@@ -329,33 +317,37 @@ class Dispatcher:
 
     # ----------------------------------------------------------------- outcomes
 
+    async def _announce(self, job_id: int) -> JobRecord | None:
+        """Read the job after a transition and tell the observer."""
+        job = await self.store.jobs.get(job_id)
+        if job is not None:
+            log.info("job is %s", job.state.value)
+            await self.observer.on_state(job)
+        return job
+
     async def _move(self, job: JobRecord, to: JobState, **fields: Any) -> JobRecord | None:
         """Persist a transition; the new record, or None when someone else moved it first."""
         if not await self.store.jobs.transition(job.id, job.state, to, self.config.clock(), **fields):
             return None
-        moved = await self.store.jobs.get(job.id)
-        if moved is not None:
-            log.info("job %s -> %s", job.state.value, to.value)
-            await self.observer.on_state(moved)
-        return moved
+        return await self._announce(job.id)
 
     async def _current(self, job: JobRecord) -> JobRecord:
         return await self.store.jobs.get(job.id) or job
 
-    async def _fail(self, job: JobRecord, code: str, reason: str, *, refund: bool) -> None:
+    async def _fail(self, job: JobRecord, code: str, reason: str, *, fault: Fault = Fault.SYSTEM) -> None:
         current = await self._current(job)
-        if current.state in (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED):
+        if not current.is_active:
             return
         log.warning("job failed (%s): %s", code, reason)
-        moved = await self._move(current, JobState.FAILED, error_code=code, error_text=reason[:1000])
-        if moved is not None and refund and self.refund is not None:
-            await self.refund(moved)
+        if await self.scheduler.fail(current, code, reason[:1000], fault):
+            await self._announce(current.id)
 
     async def _requeue(self, job: JobRecord, reason: str) -> None:
         current = await self._current(job)
         if current.state in (JobState.SUBMITTED, JobState.RUNNING):
             log.info("requeued: %s", reason)
-            await self._move(current, JobState.QUEUED, error_text=reason[:1000])
+            if await self.scheduler.requeue(current):
+                await self._announce(current.id)
 
     async def _retry_or_fail(self, job: JobRecord, slot: _Slot, reason: str) -> None:
         current = await self._current(job)
@@ -364,8 +356,7 @@ class Dispatcher:
         if job.prompt_id:
             await self._abandon(slot, job.prompt_id)
         if current.attempts >= self.config.max_attempts:
-            await self._fail(current, "backend_failed", f"gave up after {current.attempts} attempts: {reason}",
-                             refund=True)
+            await self._fail(current, "backend_failed", f"gave up after {current.attempts} attempts: {reason}")
         else:
             await self._requeue(current, reason)
 
@@ -378,37 +369,31 @@ class Dispatcher:
             log.error("backend %s cannot run the workflow: %s", slot.name, exc.reason)
             await self._retry_or_fail(job, slot, exc.reason)
         else:
-            await self._fail(job, "rejected", exc.reason, refund=True)
+            await self._fail(job, "rejected", exc.reason, fault=Fault.USER)
 
     async def _interrupted(self, job: JobRecord, exc: Interrupted) -> None:
         current = await self._current(job)
         if current.state is not JobState.CANCELLED:  # someone pressed Cancel in ComfyUI itself
-            await self._fail(current, "interrupted", exc.reason, refund=True)
+            await self._fail(current, "interrupted", exc.reason)
 
     # ----------------------------------------------------------------- cancel
 
-    async def cancel(self, job_id: int, by: int) -> JobRecord | None:
-        """Cancel a job wherever it is; the caller has checked that `by` may. Returns the
-        cancelled job, or None when it was already past the point of cancelling."""
-        for _ in range(3):  # the dispatcher may move the job between our read and write
-            job = await self.store.jobs.get(job_id)
-            if job is None or job.state not in (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING):
-                return None
-            moved = await self._move(job, JobState.CANCELLED, cancelled_by=by)
-            if moved is None:
-                continue
-            await self._stop_on_backend(job)
-            if self.refund is not None:
-                await self.refund(moved)
-            return moved
-        return None
+    async def cancel(self, job_id: int, by: int, *, is_admin: bool = False) -> CancelResult:
+        """Cancel for the owner or an admin, wherever the job is: queued jobs leave the queue,
+        prefetched ones leave ComfyUI's queue, a running one is interrupted (that prompt only)."""
+        result = await self.scheduler.cancel(job_id, by, is_admin)
+        if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
+            await self.observer.on_state(result.job)
+            if result.previous_state in (JobState.SUBMITTED, JobState.RUNNING):
+                await self._stop_on_backend(result.job)
+        return result
 
     async def _stop_on_backend(self, job: JobRecord) -> None:
         task = self._tasks.get(job.id)
         if task is not None:
             task.cancel()
         slot = self.slot_of(job.backend)
-        if slot is None or job.prompt_id is None or job.state is JobState.QUEUED:
+        if slot is None or job.prompt_id is None:
             return
         slot.jobs.discard(job.id)
         try:
