@@ -9,14 +9,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from storage.audit import SqliteAuditLog
-from storage.guilds import SqliteControlStore, SqliteGuildStore
-from storage.jobs import SqliteJobStore
+from storage.guilds import SETTINGS_COLUMNS, SqliteControlStore, SqliteGuildStore, settings_from_row
+from storage.jobs import ACTIVE_IN, SqliteJobStore
 from storage.quotas import SqliteQuotaStore
+from storage.records import AdmissionView, RateBucket
 from storage.runs import SqliteRunLog
 from storage.schema import migrate
 from storage.sqlite import Connections
 
-__all__ = ["Database"]
+__all__ = ["Database", "ADMISSION_VIEW"]
+
+# ?1 = guild_id, ?2 = user_id. The LEFT JOINs hang optional rows off a one-row anchor.
+ADMISSION_VIEW = (
+    "SELECT (SELECT draining FROM queue_control WHERE id = 1), "
+    "(SELECT queued FROM queue_length WHERE id = 1), "
+    "(SELECT count(*) FROM jobs WHERE guild_id = ?1 AND user_id = ?2 "
+    f"AND state IN ({ACTIVE_IN})), "
+    "b.tokens, b.updated_at, b.capacity, b.per_second, b.version, "
+    + ", ".join(f"g.{column.strip()}" for column in SETTINGS_COLUMNS.split(","))
+    + " FROM (SELECT 1) AS anchor "
+    "LEFT JOIN guild_settings AS g ON g.guild_id = ?1 "
+    "LEFT JOIN rate_buckets AS b ON b.guild_id = ?1 AND b.user_id = ?2"
+)
 
 
 class Database:
@@ -49,6 +63,20 @@ class Database:
         database = cls(conns, str(path))
         database.migrations_applied = applied
         return database
+
+    async def admission_view(self, guild_id: int, user_id: int) -> AdmissionView:
+        row = await self._conns.read_one(ADMISSION_VIEW, (guild_id, user_id))
+        assert row is not None  # the anchor always yields one row
+        bucket = None
+        if row[3] is not None:
+            bucket = RateBucket(guild_id, user_id, row[3], row[4], row[5], row[6], row[7])
+        return AdmissionView(
+            settings=settings_from_row(guild_id, row[8:]),
+            draining=bool(row[0]),
+            queued=int(row[1]),
+            active=int(row[2]),
+            bucket=bucket,
+        )
 
     @property
     def connections(self) -> Connections:

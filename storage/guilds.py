@@ -7,13 +7,34 @@ and applying them is that layer's job (bot/jobs/limits.py).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from storage.audit import insert_audit
 from storage.records import AuditEntry, GuildSettings, QueueControl
 from storage.sqlite import Connections
 
-__all__ = ["SqliteGuildStore", "SqliteControlStore"]
+__all__ = ["SqliteGuildStore", "SqliteControlStore", "SETTINGS_COLUMNS", "settings_from_row"]
+
+SETTINGS_COLUMNS = (
+    "paused, allowed_channels, blocked_words, limits, role_limits, updated_at, updated_by"
+)
+
+
+def settings_from_row(guild_id: int, row: Sequence[Any] | None) -> GuildSettings:
+    """Settings from the SETTINGS_COLUMNS of a row; defaults when the guild has no row."""
+    if row is None or row[0] is None:
+        return GuildSettings(guild_id=guild_id)
+    return GuildSettings(
+        guild_id=guild_id,
+        paused=bool(row[0]),
+        allowed_channels=tuple(int(c) for c in json.loads(row[1])),
+        blocked_words=tuple(str(w) for w in json.loads(row[2])),
+        limits=json.loads(row[3]),
+        role_limits=json.loads(row[4]),
+        updated_at=row[5],
+        updated_by=row[6],
+    )
 
 
 def _dump(value: Any) -> str:
@@ -28,22 +49,9 @@ class SqliteGuildStore:
 
     async def get(self, guild_id: int) -> GuildSettings:
         row = await self._db.read_one(
-            "SELECT paused, allowed_channels, blocked_words, limits, role_limits, updated_at, "
-            "updated_by FROM guild_settings WHERE guild_id = ?",
-            (guild_id,),
+            f"SELECT {SETTINGS_COLUMNS} FROM guild_settings WHERE guild_id = ?", (guild_id,)
         )
-        if row is None:
-            return GuildSettings(guild_id=guild_id)
-        return GuildSettings(
-            guild_id=guild_id,
-            paused=bool(row[0]),
-            allowed_channels=tuple(int(c) for c in json.loads(row[1])),
-            blocked_words=tuple(str(w) for w in json.loads(row[2])),
-            limits=json.loads(row[3]),
-            role_limits=json.loads(row[4]),
-            updated_at=row[5],
-            updated_by=row[6],
-        )
+        return settings_from_row(guild_id, row)
 
     async def save(self, settings: GuildSettings, audit: AuditEntry) -> None:
         """Replace the guild's settings; the audit entry commits with them."""

@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from storage.records import (
+    AdmissionView,
     AuditEntry,
     GuildSettings,
     JobRecord,
@@ -64,8 +65,9 @@ class JobStore(Protocol):
     async def fair_clock(self, priority_class: int) -> int:
         """The highest round claimed so far in a class (0 before any claim)."""
 
-    async def last_queued_round(self, user_id: int, priority_class: int) -> int | None:
-        """The highest round among the user's queued jobs in a class."""
+    async def round_inputs(self, user_id: int, priority_class: int) -> tuple[int, int | None]:
+        """(`fair_clock` of the class, the highest round among the user's queued jobs in the
+        class or None): what the scheduler needs to give a new job its round, in one read."""
 
     async def position(self, job_id: int) -> QueuePosition | None:
         """None when the job is not queued."""
@@ -139,5 +141,9 @@ class Store(Protocol):
     control: ControlStore
     audit: AuditLog
     runs: RunLog
+
+    async def admission_view(self, guild_id: int, user_id: int) -> AdmissionView:
+        """Guild settings, the drain switch, queue length, the requester's active jobs and
+        rate bucket, read together."""
 
     async def close(self) -> None: ...

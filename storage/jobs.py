@@ -28,7 +28,7 @@ from storage.records import (
 )
 from storage.sqlite import Connections, Row
 
-__all__ = ["SqliteJobStore", "SETTABLE_FIELDS", "HOT_QUERIES"]
+__all__ = ["SqliteJobStore", "SETTABLE_FIELDS", "HOT_QUERIES", "ACTIVE_IN"]
 
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
 _COLUMN_LIST = ", ".join(_COLUMNS)
@@ -56,34 +56,42 @@ SETTABLE_FIELDS = frozenset(
 _CLEARED_ON_REQUEUE = {"backend": None, "prompt_id": None, "output_path": None}
 
 _QUEUE_ORDER = "priority_class, round, id"
-_ACTIVE_IN = ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+ACTIVE_IN = ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
 _PURGEABLE_IN = "'queued', 'submitted', 'running'"
+# Pinned: without statistics the planner may prefer `jobs_state` plus a sort, which costs a
+# full pass over the queue on every pick. INDEXED BY fails loudly if the index ever goes.
+_BY_QUEUE = "INDEXED BY jobs_queue"
+_BY_USER_QUEUE = "INDEXED BY jobs_user_queue"
 
 # The statements on a hot path, by name; tests/storage checks that each one uses an index.
 HOT_QUERIES: dict[str, str] = {
-    "next_queued": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state = 'queued' "
+    "next_queued": f"SELECT {_COLUMN_LIST} FROM jobs {_BY_QUEUE} WHERE state = 'queued' "
     f"ORDER BY {_QUEUE_ORDER} LIMIT 1",
     "position": "SELECT j.id, count(q.id), coalesce(sum(q.cost), 0) FROM jobs AS j "
-    "LEFT JOIN jobs AS q ON q.state = 'queued' "
+    f"LEFT JOIN jobs AS q {_BY_QUEUE} ON q.state = 'queued' "
     "AND (q.priority_class, q.round, q.id) < (j.priority_class, j.round, j.id) "
     "WHERE j.id = ? AND j.state = 'queued' GROUP BY j.id",
-    "range": "SELECT count(*), coalesce(sum(cost), 0) FROM jobs WHERE state = 'queued' "
+    "range": f"SELECT count(*), coalesce(sum(cost), 0) FROM jobs {_BY_QUEUE} "
+    "WHERE state = 'queued' "
     "AND (priority_class, round, id) >= (?, ?, ?) AND (priority_class, round, id) < (?, ?, ?)",
-    "last_queued_round": "SELECT max(round) FROM jobs "
-    "WHERE state = 'queued' AND user_id = ? AND priority_class = ?",
-    "count_queued": "SELECT count(*) FROM jobs WHERE state = 'queued'",
+    "round_inputs": "SELECT (SELECT round FROM fair_clock WHERE priority_class = ?2), "
+    f"(SELECT max(round) FROM jobs {_BY_USER_QUEUE} "
+    "WHERE state = 'queued' AND user_id = ?1 AND priority_class = ?2)",
+    # Kept by triggers (migration 0004); `queued_totals` counts the same thing the slow way.
+    "count_queued": "SELECT queued FROM queue_length WHERE id = 1",
     "count_active": f"SELECT count(*) FROM jobs "
-    f"WHERE guild_id = ? AND user_id = ? AND state IN ({_ACTIVE_IN})",
+    f"WHERE guild_id = ? AND user_id = ? AND state IN ({ACTIVE_IN})",
     "queued_for_user": f"SELECT {_COLUMN_LIST} FROM jobs "
     f"WHERE guild_id = ? AND user_id = ? AND state = 'queued' ORDER BY {_QUEUE_ORDER}",
-    "unfinished": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({_ACTIVE_IN}) ORDER BY id",
+    "unfinished": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({ACTIVE_IN}) ORDER BY id",
     "by_prompt_id": f"SELECT {_COLUMN_LIST} FROM jobs WHERE prompt_id = ?",
-    "queued_users": "SELECT count(DISTINCT user_id) FROM jobs WHERE state = 'queued'",
-    "queued_totals": "SELECT count(*), coalesce(sum(cost), 0), min(id) FROM jobs "
+    "queued_users": f"SELECT count(DISTINCT user_id) FROM jobs {_BY_USER_QUEUE} "
+    "WHERE state = 'queued'",
+    "queued_totals": f"SELECT count(*), coalesce(sum(cost), 0), min(id) FROM jobs {_BY_QUEUE} "
     "WHERE state = 'queued'",
     "finished_since": "SELECT state, count(*) FROM jobs "
     "WHERE state IN ('delivered', 'failed', 'cancelled') AND updated_at >= ? GROUP BY state",
-    "active_counts": f"SELECT state, count(*) FROM jobs WHERE state IN ({_ACTIVE_IN}) "
+    "active_counts": f"SELECT state, count(*) FROM jobs WHERE state IN ({ACTIVE_IN}) "
     "GROUP BY state",
     "in_flight_by_backend": "SELECT backend, count(*) FROM jobs "
     "WHERE state IN ('submitted', 'running') GROUP BY backend",
@@ -194,7 +202,7 @@ class SqliteJobStore:
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         skip, skip_params = _not_in("guild_id", exclude_guilds)
         row = await self._db.read_one(
-            f"SELECT {_COLUMN_LIST} FROM jobs WHERE state = 'queued'{skip} "
+            f"SELECT {_COLUMN_LIST} FROM jobs {_BY_QUEUE} WHERE state = 'queued'{skip} "
             f"ORDER BY {_QUEUE_ORDER} LIMIT 1",
             skip_params,
         )
@@ -209,7 +217,7 @@ class SqliteJobStore:
         claim = (
             "UPDATE jobs SET state = 'submitted', backend = ?, prompt_id = ?, "
             "attempts = attempts + 1, submitted_at = ?, updated_at = ? "
-            f"WHERE id = (SELECT id FROM jobs WHERE state = 'queued'{skip} "
+            f"WHERE id = (SELECT id FROM jobs {_BY_QUEUE} WHERE state = 'queued'{skip} "
             f"ORDER BY {_QUEUE_ORDER} LIMIT 1) AND state = 'queued' RETURNING {_COLUMN_LIST}"
         )
         async with self._db.transaction() as conn:
@@ -231,9 +239,11 @@ class SqliteJobStore:
         )
         return int(row[0]) if row else 0
 
-    async def last_queued_round(self, user_id: int, priority_class: int) -> int | None:
-        row = await self._db.read_one(HOT_QUERIES["last_queued_round"], (user_id, priority_class))
-        return None if row is None or row[0] is None else int(row[0])
+    async def round_inputs(self, user_id: int, priority_class: int) -> tuple[int, int | None]:
+        row = await self._db.read_one(HOT_QUERIES["round_inputs"], (user_id, priority_class))
+        assert row is not None  # a SELECT of scalar subqueries always yields one row
+        clock = 0 if row[0] is None else int(row[0])
+        return clock, None if row[1] is None else int(row[1])
 
     async def position(self, job_id: int) -> QueuePosition | None:
         row = await self._db.read_one(HOT_QUERIES["position"], (job_id,))
@@ -253,7 +263,7 @@ class SqliteJobStore:
         params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
         counts = sorted(await self._db.read(" UNION ALL ".join(parts), params))
         places, ahead, cost_ahead = [], 0, 0
-        for job, (_, count, cost) in zip(jobs, counts):
+        for job, (_, count, cost) in zip(jobs, counts, strict=True):
             ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
             places.append((job, QueuePosition(ahead, cost_ahead)))
         return places
@@ -269,7 +279,7 @@ class SqliteJobStore:
     async def active_for_user(self, guild_id: int, user_id: int) -> list[JobRecord]:
         rows = await self._db.read(
             f"SELECT {_COLUMN_LIST} FROM jobs WHERE guild_id = ? AND user_id = ? "
-            f"AND state IN ({_ACTIVE_IN}) ORDER BY id",
+            f"AND state IN ({ACTIVE_IN}) ORDER BY id",
             (guild_id, user_id),
         )
         return [_record(row) for row in rows]

@@ -26,6 +26,7 @@ __all__ = [
     "GuildSettings",
     "QueueControl",
     "RateBucket",
+    "AdmissionView",
     "AuditEntry",
     "RunSample",
 ]
@@ -231,3 +232,15 @@ class RunSample:
     seconds: float
     finished_at: float
     job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AdmissionView:
+    """Everything admission reads about one requester, from one statement (one consistent
+    snapshot, one round trip: admission is the hot path of every request)."""
+
+    settings: GuildSettings
+    draining: bool
+    queued: int  # jobs queued, all guilds
+    active: int  # the requester's unfinished jobs in this guild
+    bucket: RateBucket | None

@@ -26,12 +26,13 @@ from bot.jobs.moderation import BlockedWords
 from bot.jobs.ratelimit import RateLimiter
 from bot.jobs.refusal import MESSAGES, AdmissionRefused, Refusal
 from bot.jobs.scheduler import Scheduler
-from storage import GuildSettings, JobRecord
+from storage import AdmissionView, GuildSettings, JobRecord
 from storage.interface import Store
 
-__all__ = ["Admission", "DEFAULT_MAX_QUEUED"]
+__all__ = ["Admission", "DEFAULT_MAX_QUEUED", "DEFAULT_LIMITS"]
 
 DEFAULT_MAX_QUEUED = 500
+DEFAULT_LIMITS = Limits()
 
 
 @lru_cache(maxsize=512)
@@ -100,7 +101,7 @@ class Admission:
         rate: RateLimiter,
         clock: Clock,
         *,
-        defaults: Limits = Limits(),
+        defaults: Limits = DEFAULT_LIMITS,
         max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         self._store = store
@@ -125,36 +126,35 @@ class Admission:
 
     async def submit(self, requester: Requester, request: JobRequest) -> JobRecord:
         """Queue the request or raise AdmissionRefused (reason, retry time, message)."""
-        async with self._lock((requester.guild_id, requester.user_id)):
-            settings = await self._store.guilds.get(requester.guild_id)
-            limits = effective_limits(self.defaults, settings, requester.role_ids)
-            await self._check(requester, request, settings, limits)
-            decision = await self._rate.take(requester.guild_id, requester.user_id, limits)
+        guild_id, user_id = requester.guild_id, requester.user_id
+        async with self._lock((guild_id, user_id)):
+            view = await self._store.admission_view(guild_id, user_id)
+            limits = effective_limits(self.defaults, view.settings, requester.role_ids)
+            await self._check(requester, request, view, limits)
+            decision = await self._rate.take(guild_id, user_id, limits, view.bucket)
             if not decision.allowed:
                 raise rate_refusal(decision.retry_at, limits)
             try:
                 return await self._scheduler.enqueue(requester, request, limits.priority)
             except BaseException:
-                await self._rate.give_back(requester.guild_id, requester.user_id)
+                await self._rate.give_back(guild_id, user_id)
                 raise
 
     async def _check(
-        self, requester: Requester, request: JobRequest, settings: GuildSettings, limits: Limits
+        self, requester: Requester, request: JobRequest, view: AdmissionView, limits: Limits
     ) -> None:
-        if (await self._store.control.get()).draining:
+        if view.draining:
             raise AdmissionRefused(Refusal.DRAINING, None, MESSAGES["DRAINING"])
         refusal = (
-            check_paused(settings)
-            or check_channel(settings, requester.channel_id)
-            or check_words(settings, request)
+            check_paused(view.settings)
+            or check_channel(view.settings, requester.channel_id)
+            or check_words(view.settings, request)
         )
         if refusal is not None:
             raise refusal
-        queued = await self._store.jobs.count_queued()
-        if queued >= self.max_queued:
-            raise queue_full(queued, await self._scheduler.next_slot_at())
-        active = await self._store.jobs.count_active(requester.guild_id, requester.user_id)
-        if active >= limits.max_active:
+        if view.queued >= self.max_queued:
+            raise queue_full(view.queued, await self._scheduler.next_slot_at())
+        if view.active >= limits.max_active:
             places = await self._scheduler.places(requester.guild_id, requester.user_id)
             done = [place.eta.done_at for place in places if place.eta is not None]
-            raise too_many_active(active, limits, min(done) if done else None)
+            raise too_many_active(view.active, limits, min(done) if done else None)

@@ -50,12 +50,21 @@ class EtaModel:
         self._window = window
         self._default = default_seconds_per_unit
         self._samples: dict[str, deque[RunSample]] = {}
+        self._loaded_at: float | None = None
 
     async def load(self, backends: Iterable[str]) -> None:
         """Read each backend's recent runs from the store (at start-up)."""
         for backend in backends:
             recent = await self._runs.recent(backend, self._window)
             self._samples[backend] = deque(reversed(recent), maxlen=self._window)
+        self._loaded_at = self._clock.now()
+
+    async def refresh(self, backends: Iterable[str], max_age: float = 30.0) -> None:
+        """Reload if the last load is older than `max_age` seconds: samples written to the
+        store by another component (the dispatcher records runs itself) or another process
+        then show up here too, at the cost of one small query per backend now and then."""
+        if self._loaded_at is None or self._clock.now() - self._loaded_at >= max_age:
+            await self.load(backends)
 
     async def observe(
         self, backend: str, cost: int, seconds: float, job_id: int | None = None

@@ -22,6 +22,13 @@ _EPSILON = 1e-9
 _CAS_TRIES = 16
 
 
+class _Unread:
+    """Marker: the caller has not read the bucket (None already means "no bucket yet")."""
+
+
+_UNREAD = _Unread()
+
+
 @dataclass(frozen=True)
 class TokenBucket:
     """The arithmetic of one bucket, free of storage."""
@@ -72,17 +79,29 @@ class RateLimiter:
         self._quotas = quotas
         self._clock = clock
 
-    async def take(self, guild_id: int, user_id: int, limits: Limits) -> RateDecision:
-        """Spend one token if there is one; otherwise say when there will be."""
+    async def take(
+        self,
+        guild_id: int,
+        user_id: int,
+        limits: Limits,
+        current: RateBucket | None | _Unread = _UNREAD,
+    ) -> RateDecision:
+        """Spend one token if there is one; otherwise say when there will be.
+
+        `current`: the bucket as the caller already read it (admission reads it together
+        with everything else); it is only a first guess, the write is compare-and-set."""
+        row = current
         for _ in range(_CAS_TRIES):
             now = self._clock.now()
-            row = await self._quotas.get(guild_id, user_id)
+            if isinstance(row, _Unread):
+                row = await self._quotas.get(guild_id, user_id)
             bucket = _bucket(row, limits, now)
             if not bucket.has_token():
                 return RateDecision(False, bucket.ready_at(), bucket.tokens)
             spent = replace(bucket, tokens=max(0.0, bucket.tokens - 1.0))
             if await self._store(guild_id, user_id, spent, row):
                 return RateDecision(True, None, spent.tokens)
+            row = _UNREAD
         raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
 
     async def give_back(self, guild_id: int, user_id: int) -> bool:

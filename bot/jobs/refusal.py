@@ -34,8 +34,7 @@ WAIT_HOURS = Message(en="{h} h {m} min", zh="{h} 小时 {m} 分钟")
 RATE_LIMITED = Message(
     en="You have used your videos for now ({per_hour} per hour, {burst} in a row). "
     "You can make another video in {wait}.",
-    zh="你暂时用完了生成次数（每小时 {per_hour} 个，最多连续 {burst} 个）。"
-    "{wait}后可以再生成。",
+    zh="你暂时用完了生成次数（每小时 {per_hour} 个，最多连续 {burst} 个）。{wait}后可以再生成。",
 )
 RATE_LIMITED_NEVER = Message(
     en="Your limits on this server do not allow any videos. Ask a moderator if that is wrong.",
@@ -50,8 +49,7 @@ TOO_MANY_ACTIVE = Message(
 TOO_MANY_ACTIVE_NO_ETA = Message(
     en="You already have {active} videos queued or rendering (your limit is {limit}). "
     "You can queue another when one of them finishes.",
-    zh="你已有 {active} 个视频在排队或生成中（上限 {limit} 个）。"
-    "等其中一个完成后可以再提交。",
+    zh="你已有 {active} 个视频在排队或生成中（上限 {limit} 个）。等其中一个完成后可以再提交。",
 )
 QUEUE_FULL = Message(
     en="The queue is full ({queued} videos waiting). Please try again in about {wait}.",
@@ -75,8 +73,7 @@ CHANNEL_NOT_ALLOWED = Message(
     zh="此频道不能生成视频，请到 {channels} 使用。",
 )
 BLOCKED_WORD = Message(
-    en="Your prompt contains a word this server does not allow: “{word}”. "
-    "Please rephrase it.",
+    en="Your prompt contains a word this server does not allow: “{word}”. Please rephrase it.",
     zh="你的提示词包含本服务器不允许的词：“{word}”。请修改后再试。",
 )
 

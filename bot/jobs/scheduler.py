@@ -55,9 +55,7 @@ class CancelOutcome(StrEnum):
 
 
 CANCEL_MESSAGES: dict[CancelOutcome, Message] = {
-    CancelOutcome.CANCELLED: Message(
-        en="Video #{job_id} cancelled.", zh="视频 #{job_id} 已取消。"
-    ),
+    CancelOutcome.CANCELLED: Message(en="Video #{job_id} cancelled.", zh="视频 #{job_id} 已取消。"),
     CancelOutcome.NOT_FOUND: Message(
         en="There is no video #{job_id}.", zh="没有编号为 #{job_id} 的视频。"
     ),
@@ -129,8 +127,7 @@ class Scheduler:
         """Queue a job in its fair place. Admission has already said yes."""
         priority_class = -priority
         async with self._lock(requester.user_id):
-            clock = await self._store.jobs.fair_clock(priority_class)
-            last = await self._store.jobs.last_queued_round(requester.user_id, priority_class)
+            clock, last = await self._store.jobs.round_inputs(requester.user_id, priority_class)
             job = NewJob(
                 guild_id=requester.guild_id,
                 channel_id=requester.channel_id,
@@ -213,7 +210,7 @@ class Scheduler:
         if not active:
             return []
         queued = await self._store.jobs.queue_places(guild_id, user_id)
-        in_flight = await self._store.jobs.in_states(_IN_FLIGHT) if self._eta else []
+        in_flight = await self._in_flight_for_eta()
         places = [
             JobPlace(job, None, self._eta.in_flight_eta(job) if self._eta else None)
             for job in active
@@ -227,7 +224,8 @@ class Scheduler:
         return places
 
     async def place(self, job_id: int) -> JobPlace | None:
-        """One job's position and ETA (for its status card)."""
+        """One job's position and ETA (for its status card). Queued jobs of a paused guild
+        still count as ahead: they keep their place and go as soon as the guild resumes."""
         job = await self._store.jobs.get(job_id)
         if job is None or not job.is_active:
             return None
@@ -238,15 +236,22 @@ class Scheduler:
             return await self.place(job_id)
         eta = None
         if self._eta is not None:
-            in_flight = await self._store.jobs.in_states(_IN_FLIGHT)
+            in_flight = await self._in_flight_for_eta()
             eta = self._eta.estimate(self.backends, in_flight, position.cost_ahead, job.cost)
         return JobPlace(job, position.ahead, eta)
+
+    async def _in_flight_for_eta(self) -> list[JobRecord]:
+        """Jobs on a backend now, with the ETA model's speeds brought up to date."""
+        if self._eta is None:
+            return []
+        await self._eta.refresh(self.backends)
+        return await self._store.jobs.in_states(_IN_FLIGHT)
 
     async def next_slot_at(self) -> float | None:
         """When the first backend should free up (None without an ETA model or work)."""
         if self._eta is None:
             return None
-        in_flight = await self._store.jobs.in_states(_IN_FLIGHT)
+        in_flight = await self._in_flight_for_eta()
         if not in_flight:
             return None
         return min(self._eta.in_flight_eta(job).done_at for job in in_flight)

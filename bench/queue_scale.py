@@ -1,0 +1,177 @@
+"""Queue at scale: 10,000 queued jobs from 2,000 users, on a temporary SQLite file.
+
+Prints a table of figures against the targets of the queue design, then, as the very last
+line, one JSON object with the figures (for scripts). Figures, not a pass/fail test: the
+exit status is 0 even if a target is missed.
+
+    .venv/bin/python bench/queue_scale.py [--jobs N] [--users N] [--concurrency N]
+
+What each figure measures:
+- enqueue: `Admission.submit` for every job (the whole path: drain/pause/channel/blocked-word
+  checks, global and per-user caps, the persisted token bucket, fair round, insert), each
+  job its own transaction, `--concurrency` requests in flight at once.
+- pick: `Scheduler.claim_next` (drain flag, paused guilds, the atomic queued -> submitted
+  claim with the fair clock) on the full queue; the claimed jobs are requeued afterwards.
+- position: `Scheduler.places` for one random user: positions and ETAs of all their jobs.
+- summary: `Scheduler.summary`, the whole queue by state and backend.
+- recovery: a fresh `Database.open` plus `jobs.unfinished()` with every job still unfinished
+  (what the dispatcher does at start-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the repository on sys.path)
+from _common import percentile, report
+
+from bot.jobs import (
+    Admission,
+    EtaModel,
+    JobRequest,
+    JobState,
+    Limits,
+    RateLimiter,
+    Requester,
+    Scheduler,
+    SystemClock,
+)
+from storage import Database
+
+TARGETS = {
+    "enqueue_jobs_per_s": (">=", 2000.0),
+    "pick_p99_ms": ("<", 5.0),
+    "position_p99_ms": ("<", 10.0),
+    "summary_p99_ms": ("<", 50.0),
+    "peak_rss_mb": ("<", 150.0),
+    "recovery_s": ("<", 2.0),
+}
+BACKENDS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
+GUILDS = 20
+
+
+async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
+    """Milliseconds of `count` sequential calls."""
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def wire(db: Database, jobs: int) -> tuple[Admission, Scheduler]:
+    clock = SystemClock()
+    rate = RateLimiter(db.quotas, clock)
+    scheduler = Scheduler(db, clock, rate, eta=EtaModel(db.runs, clock), backends=BACKENDS)
+    # Limits generous enough that nothing is refused: we measure the path, not the policy.
+    limits = Limits(videos_per_hour=10_000, burst=1_000, max_active=1_000)
+    return Admission(db, scheduler, rate, clock, defaults=limits, max_queued=jobs * 2), scheduler
+
+
+def request_of(n: int, users: int) -> tuple[Requester, JobRequest]:
+    user = n % users
+    requester = Requester(guild_id=1000 + user % GUILDS, channel_id=1, user_id=user)
+    params = {"prompt": f"clip {n}: a cat surfing a wave at sunset", "seed": n, "frames": 81}
+    return requester, JobRequest("wan-native", params)
+
+
+async def enqueue_all(admission: Admission, jobs: int, users: int, concurrency: int) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(n: int) -> None:
+        async with gate:
+            await admission.submit(*request_of(n, users))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(jobs)))
+    return jobs / (time.perf_counter() - start)
+
+
+async def measure_picks(db: Database, scheduler: Scheduler, count: int) -> list[float]:
+    claimed = []
+
+    async def pick() -> None:
+        claimed.append(await scheduler.claim_next(BACKENDS[len(claimed) % len(BACKENDS)]))
+
+    samples = await timed(pick, count)
+    for job in claimed:  # back to the queue, so later figures see all the jobs queued
+        assert job is not None
+        await db.jobs.transition(job.id, JobState.SUBMITTED, JobState.QUEUED, time.time())
+    return samples
+
+
+async def measure_recovery(path: Path, expected: int) -> float:
+    start = time.perf_counter()
+    db = await Database.open(path)
+    unfinished = await db.jobs.unfinished()
+    elapsed = time.perf_counter() - start
+    await db.close()
+    assert len(unfinished) == expected, len(unfinished)
+    return elapsed
+
+
+async def run(jobs: int, users: int, concurrency: int) -> dict[str, float]:
+    rng = random.Random(7)
+    with tempfile.TemporaryDirectory(prefix="wanbot-bench-") as tmp:
+        path = Path(tmp) / "queue.db"
+        db = await Database.open(path)
+        admission, scheduler = wire(db, jobs)
+        rate = await enqueue_all(admission, jobs, users, concurrency)
+        picks = await measure_picks(db, scheduler, 1000)
+        positions = await timed(
+            lambda: scheduler.places(1000 + (u := rng.randrange(users)) % GUILDS, u), 1000
+        )
+        summaries = await timed(scheduler.summary, 200)
+        await db.close()
+        recovery = max([await measure_recovery(path, jobs) for _ in range(3)])
+    return {
+        "jobs": jobs,
+        "users": users,
+        "enqueue_jobs_per_s": round(rate, 1),
+        "pick_p50_ms": round(percentile(picks, 50), 3),
+        "pick_p99_ms": round(percentile(picks, 99), 3),
+        "position_p50_ms": round(percentile(positions, 50), 3),
+        "position_p99_ms": round(percentile(positions, 99), 3),
+        "summary_p50_ms": round(percentile(summaries, 50), 3),
+        "summary_p99_ms": round(percentile(summaries, 99), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "recovery_s": round(recovery, 3),
+    }
+
+
+def rows(figures: dict[str, float]) -> list[tuple[str, str, str, str]]:
+    out = []
+    for name, value in figures.items():
+        if name in ("jobs", "users"):
+            continue
+        op, limit = TARGETS.get(name, ("", None))
+        if limit is None:
+            out.append((name, str(value), "", ""))
+            continue
+        ok = value >= limit if op == ">=" else value < limit
+        out.append((name, str(value), f"{op} {limit:g}", "ok" if ok else "MISSED"))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    figures = asyncio.run(run(args.jobs, args.users, args.concurrency))
+    title = f"queue_scale: {args.jobs} jobs from {args.users} users, {args.concurrency} at once"
+    report(title, rows(figures), figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
