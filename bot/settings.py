@@ -25,6 +25,14 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_STALL_SECONDS": "600",
     "WANBOT_MAX_DOWNLOAD_MB": "512",
     "WANBOT_LOG_FORMAT": "text (or json)",
+    "WANBOT_VIDEOS_PER_HOUR": "5",
+    "WANBOT_BURST": "2",
+    "WANBOT_MAX_ACTIVE": "2",
+    "WANBOT_MAX_QUEUED": "500",
+    "WANBOT_MAX_ATTEMPTS": "3",
+    "WANBOT_DISCORD_GUILDS": "123456789012345678,234567890123456789",
+    "WANBOT_ADMIN_ROLE": "Video Admin (a role name or id)",
+    "WANBOT_PUBLIC_OUTPUT_URL": "https://comfy.example.com/view",
     "WANBOT_LOG_LEVEL": "INFO",
     "WANBOT_HTTP_HOST": "127.0.0.1 (0.0.0.0 to let Prometheus in another container scrape /metrics)",
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
@@ -79,6 +87,36 @@ class Settings(BaseSettings):
     # On SIGTERM, how long to wait for in-flight downloads and posts before exiting. ComfyUI keeps
     # rendering meanwhile and the next start re-attaches, so this need not cover a whole render.
     shutdown_grace: float = Field(default=30.0, ge=0, alias="WANBOT_SHUTDOWN_GRACE")
+
+    # Queue limits (defaults for every guild; admins override per guild and per role).
+    videos_per_hour: float = Field(default=5.0, gt=0, alias="WANBOT_VIDEOS_PER_HOUR")
+    burst: int = Field(default=2, ge=1, alias="WANBOT_BURST")
+    max_active: int = Field(default=2, ge=1, alias="WANBOT_MAX_ACTIVE")
+    max_queued: int = Field(default=500, ge=1, alias="WANBOT_MAX_QUEUED")
+    max_attempts: int = Field(default=3, ge=1, alias="WANBOT_MAX_ATTEMPTS")
+    # Discord: guilds to sync commands to at once (global sync takes up to an hour to show),
+    # and a role that may use the admin commands besides members with Manage Server.
+    discord_guilds: Annotated[list[int], NoDecode] = Field(default_factory=list, alias="WANBOT_DISCORD_GUILDS")
+    admin_role: str | None = Field(default=None, alias="WANBOT_ADMIN_ROLE")
+    # Where members can fetch a video too large for Discord (e.g. a public ComfyUI output URL).
+    public_output_url: str | None = Field(default=None, alias="WANBOT_PUBLIC_OUTPUT_URL")
+
+    @property
+    def workflows(self) -> list[str]:
+        """WANBOT_WORKFLOW may list several templates (comma-separated); the first is the default."""
+        return [part.strip() for part in self.workflow.split(",") if part.strip()]
+
+    @property
+    def output_dir(self) -> Path:
+        """Finished videos wait here until posted: beside the database, so on the same volume."""
+        return self.db_path.parent / "outputs"
+
+    @field_validator("discord_guilds", mode="before")
+    @classmethod
+    def _parse_guilds(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("comfyui_urls", mode="before")
     @classmethod

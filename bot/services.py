@@ -1,0 +1,110 @@
+"""The composition root: every long-lived part of wanbot, built once from the settings.
+
+`Services.open(settings)` opens the database, builds admission, the scheduler, the backends
+and the dispatcher, and owns the single aiohttp session of the backend pool. The Discord bot,
+the crash test's worker process and the benchmarks all start from here, so they run the same
+wiring. Delivery and the status-card observer are attached later by whoever can post
+(`attach`), because the Discord client does not exist yet when this is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from bot.comfy.backend import Backend
+from bot.comfy.watch import Watch
+from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
+from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
+from bot.ops.metrics import Metrics
+from bot.settings import Settings
+from bot.workflows import Template, load_template
+from storage import Database, JobRecord, JobState
+
+__all__ = ["Services", "not_attached"]
+
+log = logging.getLogger(__name__)
+
+
+async def not_attached(job: JobRecord, video: Any) -> int | None:
+    """The deliver callback until a real one is attached: never called by a started bot."""
+    raise RuntimeError("no delivery attached")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    rate: RateLimiter
+    eta: EtaModel
+    scheduler: Scheduler
+    admission: Admission
+    admin: QueueAdmin
+    templates: dict[str, Template]
+    backends: list[Backend]
+    dispatcher: Dispatcher
+    session: aiohttp.ClientSession
+    metrics: Metrics = field(default_factory=lambda: Metrics(job_states=[s.value for s in JobState]))
+
+    @property
+    def default_template(self) -> Template:
+        return next(iter(self.templates.values()))
+
+    @classmethod
+    async def open(cls, settings: Settings, *, clock: Clock | None = None,
+                   dispatch: DispatchConfig | None = None) -> "Services":
+        """Build everything; nothing talks to ComfyUI until `start()`.
+
+        Raises TemplateError for a bad WANBOT_WORKFLOW (checked before the database opens)."""
+        templates = {t.name: t for t in (load_template(name) for name in settings.workflows)}
+        clock = clock or SystemClock()
+        db = await Database.open(settings.db_path)
+        rate = RateLimiter(db.quotas, clock)
+        eta = EtaModel(db.runs, clock)
+        session = aiohttp.ClientSession()
+        token = settings.comfyui_token.get_secret_value() if settings.comfyui_token else None
+        backends = [Backend.create(url, session, token=token, token_in_query=settings.comfyui_token_in_query)
+                    for url in settings.comfyui_urls]
+        scheduler = Scheduler(db, clock, rate, eta=eta, backends=[b.name for b in backends])
+        limits = Limits(videos_per_hour=settings.videos_per_hour, burst=settings.burst,
+                        max_active=settings.max_active)
+        admission = Admission(db, scheduler, rate, clock, defaults=limits, max_queued=settings.max_queued)
+        config = dispatch or DispatchConfig(
+            output_dir=settings.output_dir, max_attempts=settings.max_attempts,
+            max_download_bytes=settings.max_download_mb << 20,
+            watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now)
+
+        def graph_for(job: JobRecord) -> dict[str, Any]:
+            template = templates.get(job.template) or next(iter(templates.values()))
+            return template.render(job.params)
+
+        dispatcher = Dispatcher(db, scheduler, backends, graph_for, not_attached, config=config,
+                                needs=next(iter(templates.values())))
+        return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
+                   backends, dispatcher, session)
+
+    def attach(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
+        self.dispatcher.deliver = deliver
+        if observer is not None:
+            self.dispatcher.observer = observer
+
+    async def start(self) -> None:
+        """Check the backends, re-attach unfinished jobs, start dispatching."""
+        await self.dispatcher.start()
+
+    async def close(self) -> None:
+        """Stop dispatching (ComfyUI keeps its prompts; the next start re-attaches) and close."""
+        await self.dispatcher.stop()
+        await self.session.close()
+        await self.db.close()
+
+    async def refresh_metrics(self) -> None:
+        summary = await self.scheduler.summary()
+        self.metrics.set_jobs({s.value: n for s, n in summary.by_state.items()},
+                              summary.by_state.get(JobState.QUEUED, 0))
+        for slot in self.dispatcher.slots:
+            self.metrics.set_backend(slot.name, slot.up and slot.usable, bool(slot.jobs))
