@@ -1,0 +1,7 @@
+"""The queue feature (being built)."""
+
+from __future__ import annotations
+
+
+async def setup(bot: object) -> None:
+    """Adds nothing yet."""

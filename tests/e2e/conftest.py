@@ -1,0 +1,63 @@
+"""The whole bot against the fakes: the real `WanBot` (as `wanbot run` starts it) on a fake
+Discord, with its services on a temp SQLite file and an emulated ComfyUI backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import WanBot
+from bot.comfy.watch import Watch
+from bot.jobs.dispatcher import DispatchConfig
+from bot.services import Services
+from bot.settings import Settings, load_settings
+from tests.fakes.comfyui import FakeComfyUI
+from tests.fakes.discord import FakeDiscord, FakeWorld
+from tests.fakes.discord.runner import running_bot
+
+FAST_WATCH = Watch(stall_seconds=10, poll_connected=0.5, poll_disconnected=0.1, history_grace=0.5)
+
+
+def e2e_settings(tmp: Path, comfy_url: str, token: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"discord_token": token, "comfyui_urls": [comfy_url], "db_path": tmp / "wanbot.db",
+                              "workflow": "wan-wrapper", "http_port": 0, "videos_per_hour": 100, "burst": 100,
+                              "max_active": 10}
+    values.update(overrides)
+    return load_settings(**values)
+
+
+def fast_dispatch(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(output_dir=settings.output_dir, health_interval=0.2, delivery_backoff=0.05,
+                          watch=FAST_WATCH)
+
+
+@dataclass
+class World:
+    """A running bot and the fakes around it."""
+
+    discord: FakeDiscord
+    comfy: FakeComfyUI
+    bot: WanBot
+    settings: Settings
+
+    @property
+    def services(self) -> Services:
+        return self.bot.services
+
+
+async def start_bot(discord_fake: FakeDiscord, settings: Settings) -> WanBot:
+    services = await Services.open(settings, dispatch=fast_dispatch(settings))
+    return WanBot(services, guild_ready_timeout=0.05)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with FakeComfyUI(steps=3, step_seconds=0.01) as comfy, FakeDiscord(FakeWorld.default()) as discord_fake:
+        settings = e2e_settings(tmp_path, comfy.url, discord_fake.token)
+        bot = await start_bot(discord_fake, settings)
+        async with running_bot(bot, discord_fake):
+            yield World(discord_fake, comfy, bot, settings)
