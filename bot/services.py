@@ -49,6 +49,8 @@ class Services:
     dispatcher: Dispatcher
     session: aiohttp.ClientSession
     metrics: Metrics = field(default_factory=lambda: Metrics(job_states=[s.value for s in JobState]))
+    # False once shutdown began: /video answers "restarting, try again in a minute".
+    accepting: bool = True
 
     @property
     def default_template(self) -> Template:
@@ -96,9 +98,11 @@ class Services:
         """Check the backends, re-attach unfinished jobs, start dispatching."""
         await self.dispatcher.start()
 
-    async def close(self) -> None:
-        """Stop dispatching (ComfyUI keeps its prompts; the next start re-attaches) and close."""
-        await self.dispatcher.stop()
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop dispatching (ComfyUI keeps its prompts; the next start re-attaches) and close.
+        Downloads and posts under way get `grace` seconds to finish."""
+        self.accepting = False
+        await self.dispatcher.stop(grace)
         await self.session.close()
         await self.db.close()
 

@@ -21,6 +21,6 @@ def run_command(args: argparse.Namespace) -> int:
     if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
         print(NO_TOKEN, file=sys.stderr)
         return 2
-    from bot.app import run_bot  # imported late: discord is only needed for `run`
+    from bot.runner import run_bot  # imported late: discord is only needed for `run`
 
     return run_bot(settings)

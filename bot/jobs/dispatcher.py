@@ -125,6 +125,9 @@ class Dispatcher:
         self.needs = needs  # when given, a backend must pass the capability check to get work
         self.progress: dict[int, Progress] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        # Jobs downloading or posting: work worth finishing at shutdown (following a prompt
+        # is not: ComfyUI keeps rendering and the next start re-attaches).
+        self._finishing: set[int] = set()
         self._kick = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._accepting = True
@@ -142,16 +145,17 @@ class Dispatcher:
                        asyncio.create_task(self._health_loop(), name="health")]
         self.kick()
 
-    async def stop(self) -> None:
-        """Stop claiming and following; jobs keep running on ComfyUI and are re-attached
-        by the next start (their state is already persisted)."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop claiming; let downloads and posts under way finish for up to `grace` seconds;
+        stop following the rest. Jobs keep running on ComfyUI and are re-attached by the next
+        start (their state is already persisted)."""
         self._accepting = False
-        tasks = self._loops + list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        finishing = [t for job_id, t in self._tasks.items() if job_id in self._finishing]
+        following = [t for job_id, t in self._tasks.items() if job_id not in self._finishing]
+        await _cancel_all(self._loops + following)
+        if finishing and grace > 0:
+            await asyncio.wait(finishing, timeout=grace)
+        await _cancel_all(finishing)
         for slot in self.slots:
             await slot.backend.close()
 
@@ -227,6 +231,7 @@ class Dispatcher:
                 if job.state in (JobState.SUBMITTED, JobState.RUNNING) and slot is not None:
                     job = await self._execute(job, slot, fresh)
                 if job.state is JobState.FETCHED:
+                    self._finishing.add(job.id)
                     await self._deliver(job, slot)
             except asyncio.CancelledError:
                 raise
@@ -237,6 +242,7 @@ class Dispatcher:
                 if slot is not None:
                     slot.jobs.discard(job.id)
                 self._tasks.pop(job.id, None)
+                self._finishing.discard(job.id)
                 self.progress.pop(job.id, None)
                 self.kick()
 
@@ -244,6 +250,7 @@ class Dispatcher:
         """Submit (or re-attach), follow, download. Returns the job as it is now."""
         try:
             entry = await self._follow(job, slot, fresh)
+            self._finishing.add(job.id)
             return await self._fetch(job, slot, entry)
         except ValidationFailed as exc:
             await self._rejected(job, slot, exc)
@@ -457,3 +464,11 @@ class Dispatcher:
         with contextlib.suppress(ComfyError):
             for prompt_id in stale:
                 await slot.backend.client.cancel(prompt_id)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
