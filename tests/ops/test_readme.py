@@ -1,0 +1,38 @@
+"""The README's promises: the quick start is `make run` / `make test`, CI runs exactly the
+README's test command, and the configuration table names every setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields[field]
+    choices = getattr(info.validation_alias, "choices", None)
+    return str(choices[0]) if choices else str(info.alias or field).upper()
+
+
+def test_quick_start_is_the_two_make_commands() -> None:
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^(make \w+)", quick, flags=re.M)
+    assert commands == ["make run", "make test"]
+
+
+def test_ci_runs_the_readme_test_command_and_nothing_else() -> None:
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in lines if line and not line.startswith(("#", "set ", "cd "))]
+    assert commands == ["make test"]
+
+
+def test_configuration_table_lists_every_setting() -> None:
+    table = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([A-Z_]+)`", table, flags=re.M))
+    expected = {_env_name(field) for field in Settings.model_fields}
+    assert expected - listed == set(), f"README lacks: {sorted(expected - listed)}"
+    assert listed - expected == set(), f"README lists unknown settings: {sorted(listed - expected)}"
