@@ -22,19 +22,11 @@ import aiohttp
 from bot.comfy.errors import BackendDown, ComfyError, DownloadTooLarge
 from bot.comfy.protocol import HistoryEntry, OutputFile, QueueSnapshot, SubmitResponse, SystemStats
 from bot.comfy.rejection import rejection_from_body
+from bot.urls import display_url
 
-__all__ = ["ComfyClient", "RetryPolicy", "Location", "Where", "display_url"]
+__all__ = ["ComfyClient", "RetryPolicy", "Location", "Where"]
 
 _CHUNK = 1 << 18
-
-
-def display_url(url: str) -> str:
-    """The URL with any user:password@ and query removed, safe for logs and messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
 @dataclass(frozen=True)

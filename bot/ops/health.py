@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from aiohttp import web
 
-from bot.ops._urls import display_url
+from bot.urls import display_url
 from bot.ops.metrics import Metrics
 
 if TYPE_CHECKING:

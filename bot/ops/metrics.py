@@ -34,7 +34,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bot.ops._urls import display_url
+from bot.urls import display_url
 
 __all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "NAMESPACE", "Metrics"]
 

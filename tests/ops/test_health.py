@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.ops import HealthServer, Metrics, build_health_server
-from bot.ops._urls import display_url
+from bot.urls import display_url
 from bot.ops.health import GATEWAY_DOWN
 from bot.ops.probe import local_url
 from bot.ops.probe import main as probe_main
