@@ -171,10 +171,11 @@ class ComfyClient:
         """Find the prompt. Queue first, then history: ComfyUI writes history before it drops
         the prompt from the queue, so a prompt absent from both is really gone."""
         snapshot = await self.queue()
-        position = snapshot.position(prompt_id)
-        if position == 0:
+        if prompt_id in snapshot.running:
             return Location(Where.RUNNING, 0, queue=snapshot)
+        position = snapshot.position(prompt_id)
         if position is not None:
+            # Next in line with nothing running is still pending: 0 prompts ahead, not running.
             return Location(Where.PENDING, position, queue=snapshot)
         entry = await self.history(prompt_id)
         if entry is not None:

@@ -48,7 +48,8 @@ class QueueSnapshot(_Loose):
         return cls(running=running, pending=[item[1] for item in pending_items])
 
     def position(self, prompt_id: str) -> int | None:
-        """0 when running, k when k prompts run or wait before it; None when absent."""
+        """How many prompts run or wait before it (0 for the running one and for the head of
+        the pending queue when nothing runs); None when absent."""
         if prompt_id in self.running:
             return 0
         if prompt_id in self.pending:

@@ -37,6 +37,7 @@ from bot.comfy.errors import (
 from bot.comfy.protocol import HistoryEntry
 from bot.comfy.render import fetch_video
 from bot.comfy.watch import Progress, Watch, watch_prompt
+from bot.jobs.admin import QueueAdmin
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, Scheduler
 from bot.logs import job_context
 from storage.interface import Store
@@ -394,6 +395,17 @@ class Dispatcher:
             if result.previous_state in (JobState.SUBMITTED, JobState.RUNNING):
                 await self._stop_on_backend(result.job)
         return result
+
+    async def purge_user(self, admin: QueueAdmin, guild_id: int, user_id: int, by: int) -> list[JobRecord]:
+        """A moderator's purge: every unfinished job of the member is cancelled in one audited
+        transaction (no quota back: purges are for abuse), status cards learn it, and prompts
+        already on ComfyUI are taken off it so no GPU renders a video nobody will get."""
+        jobs = await admin.purge_user(guild_id, user_id, by)
+        for job in jobs:
+            await self.observer.on_state(job)
+            if job.prompt_id is not None:
+                await self._stop_on_backend(job)
+        return jobs
 
     async def _stop_on_backend(self, job: JobRecord) -> None:
         task = self._tasks.get(job.id)
