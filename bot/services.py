@@ -84,10 +84,11 @@ class Services:
             template = templates.get(job.template) or next(iter(templates.values()))
             return template.render(job.params)
 
+        metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, not_attached, config=config,
-                                needs=next(iter(templates.values())))
+                                needs=next(iter(templates.values())), metrics=metrics)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
-                   backends, dispatcher, session)
+                   backends, dispatcher, session, metrics)
 
     def attach(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
         self.dispatcher.deliver = deliver

@@ -40,6 +40,7 @@ from bot.comfy.watch import Progress, Watch, watch_prompt
 from bot.jobs.admin import QueueAdmin
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, Scheduler
 from bot.logs import job_context
+from bot.ops.metrics import Metrics
 from storage.interface import Store
 from storage.records import JobRecord, JobState
 
@@ -115,6 +116,7 @@ class Dispatcher:
         config: DispatchConfig | None = None,
         observer: JobObserver | None = None,
         needs: TemplateNeeds | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -124,6 +126,7 @@ class Dispatcher:
         self.config = config or DispatchConfig()
         self.observer = observer or JobObserver()
         self.needs = needs  # when given, a backend must pass the capability check to get work
+        self.metrics = metrics
         self.progress: dict[int, Progress] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         # Jobs downloading or posting: work worth finishing at shutdown (following a prompt
@@ -330,8 +333,21 @@ class Dispatcher:
         job = await self.store.jobs.get(job_id)
         if job is not None:
             log.info("job is %s", job.state.value)
+            self._count(job)
             await self.observer.on_state(job)
         return job
+
+    def _count(self, job: JobRecord) -> None:
+        """Feed a finished job's phases and outcome to /metrics."""
+        if self.metrics is None or job.is_active:
+            return
+        started = job.submitted_at
+        self.metrics.job_finished(job.state.value)
+        self.metrics.observe_durations(
+            queued=(started or job.updated_at) - job.created_at,
+            running=job.fetched_at - started if job.fetched_at and started else None,
+            delivering=job.delivered_at - job.fetched_at if job.delivered_at and job.fetched_at else None,
+        )
 
     async def _move(self, job: JobRecord, to: JobState, **fields: Any) -> JobRecord | None:
         """Persist a transition; the new record, or None when someone else moved it first."""
@@ -391,6 +407,7 @@ class Dispatcher:
         prefetched ones leave ComfyUI's queue, a running one is interrupted (that prompt only)."""
         result = await self.scheduler.cancel(job_id, by, is_admin)
         if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
+            self._count(result.job)
             await self.observer.on_state(result.job)
             if result.previous_state in (JobState.SUBMITTED, JobState.RUNNING):
                 await self._stop_on_backend(result.job)
@@ -402,6 +419,7 @@ class Dispatcher:
         already on ComfyUI are taken off it so no GPU renders a video nobody will get."""
         jobs = await admin.purge_user(guild_id, user_id, by)
         for job in jobs:
+            self._count(job)
             await self.observer.on_state(job)
             if job.prompt_id is not None:
                 await self._stop_on_backend(job)

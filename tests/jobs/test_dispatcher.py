@@ -252,3 +252,23 @@ async def test_a_restarted_dispatcher_reattaches_and_delivers_once(rig: Rig) -> 
     assert states == [JobState.DELIVERED] * 3
     assert rig.deliveries.count() == Counter({j.id: 1 for j in jobs})
     assert len(fake.accepted) == 3  # nothing was submitted twice
+
+
+async def test_finished_jobs_feed_the_metrics(rig: Rig) -> None:
+    from bot.ops.metrics import Metrics
+
+    async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
+        d = rig.dispatcher(fake)
+        d.metrics = Metrics(job_states=[s.value for s in JobState])
+        await d.start()
+        delivered = await rig.enqueue(1)
+        await rig.settle(delivered.id)
+        fake.pause()
+        cancelled = await rig.enqueue(2)
+        await rig.until(lambda: bool(fake.queue_pending))
+        await d.cancel(cancelled.id, by=2)
+    text = d.metrics.render()[0].decode()
+    assert 'wanbot_jobs_finished_total{outcome="delivered"} 1.0' in text
+    assert 'wanbot_jobs_finished_total{outcome="cancelled"} 1.0' in text
+    assert "wanbot_job_running_seconds_count 1.0" in text
+    assert "wanbot_job_queued_seconds_count 2.0" in text
