@@ -10,6 +10,7 @@ wiring. Delivery and the status-card observer are attached later by whoever can 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +25,17 @@ from bot.settings import Settings
 from bot.workflows import Template, load_template
 from storage import Database, JobRecord, JobState
 
-__all__ = ["Services", "not_attached"]
+__all__ = ["Services", "not_attached", "stable_client_id"]
 
 log = logging.getLogger(__name__)
+
+
+def stable_client_id(settings: Settings, url: str) -> str:
+    """The same websocket clientId across restarts: ComfyUI sends a prompt's events to the
+    clientId that submitted it, so a restarted bot re-attaching to its prompts must reconnect
+    under the old id to keep receiving their progress (else it could only poll, and a long
+    re-attached job could be mistaken for a stalled one)."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{settings.db_path.resolve()}|{url}").hex
 
 
 async def not_attached(job: JobRecord, video: Any) -> int | None:
@@ -69,7 +78,8 @@ class Services:
         eta = EtaModel(db.runs, clock)
         session = aiohttp.ClientSession()
         token = settings.comfyui_token.get_secret_value() if settings.comfyui_token else None
-        backends = [Backend.create(url, session, token=token, token_in_query=settings.comfyui_token_in_query)
+        backends = [Backend.create(url, session, token=token, token_in_query=settings.comfyui_token_in_query,
+                                   client_id=stable_client_id(settings, url))
                     for url in settings.comfyui_urls]
         scheduler = Scheduler(db, clock, rate, eta=eta, backends=[b.name for b in backends])
         limits = Limits(videos_per_hour=settings.videos_per_hour, burst=settings.burst,

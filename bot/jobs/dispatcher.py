@@ -179,6 +179,7 @@ class Dispatcher:
 
     async def recover(self) -> int:
         """Pick up every job a previous process left unfinished; returns how many it follows."""
+        await self._sweep_outputs()
         resumed = 0
         for job in await self.store.jobs.in_states([JobState.SUBMITTED, JobState.RUNNING, JobState.FETCHED]):
             slot = self.slot_of(job.backend)
@@ -190,6 +191,13 @@ class Dispatcher:
             self._spawn(job, slot, fresh=False)
             resumed += 1
         return resumed
+
+    async def _sweep_outputs(self) -> None:
+        """Remove videos left behind by a crash between `delivered` and the file's removal."""
+        keep = {f"job-{job.id}.mp4" for job in await self.store.jobs.in_states([JobState.FETCHED])}
+        for path in self.config.output_dir.glob("job-*.mp4*"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
 
     # ----------------------------------------------------------------- claiming
 

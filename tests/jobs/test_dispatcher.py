@@ -272,3 +272,25 @@ async def test_finished_jobs_feed_the_metrics(rig: Rig) -> None:
     assert 'wanbot_jobs_finished_total{outcome="cancelled"} 1.0' in text
     assert "wanbot_job_running_seconds_count 1.0" in text
     assert "wanbot_job_queued_seconds_count 2.0" in text
+
+
+async def test_restart_sweeps_videos_left_behind_by_a_crash(rig: Rig) -> None:
+    outputs = rig.tmp / "outputs"
+    outputs.mkdir()
+    (outputs / "job-999.mp4").write_bytes(b"posted before the crash")
+    (outputs / "job-998.mp4.part").write_bytes(b"half a download")
+    async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
+        d = rig.dispatcher(fake)
+        await d.start()
+    assert not list(outputs.iterdir())
+
+
+def test_websocket_client_id_is_stable_across_restarts(tmp_path: Path) -> None:
+    from bot.services import stable_client_id
+    from bot.settings import load_settings
+
+    settings = load_settings(db_path=tmp_path / "a.db")
+    first = stable_client_id(settings, "http://gpu1:8188")
+    assert first == stable_client_id(load_settings(db_path=tmp_path / "a.db"), "http://gpu1:8188")
+    assert first != stable_client_id(settings, "http://gpu2:8188")
+    assert first != stable_client_id(load_settings(db_path=tmp_path / "b.db"), "http://gpu1:8188")
