@@ -4,44 +4,228 @@ The bot owns the `Services` (database, queue, dispatcher, backends) for its life
 started in `setup_hook` (after login, before the gateway connects, so persistent buttons and
 the dispatcher are ready before the first interaction) and closed in `close`. Everything the
 members see lives in the `cogs` extension, loaded by name so that `bot/` never imports `cogs/`.
+
+Between loading the extension and starting the services, the command tree is synced — to the
+guilds of WANBOT_DISCORD_GUILDS (commands show up at once) or globally — but only when the
+translated definitions changed since the last sync: Discord rate-limits syncs (a couple of
+hundred a day), and a restart loop must not burn them. The hash of what was last synced per
+scope lives in a small JSON file beside the database (`CommandSync`).
+
+Client defaults: the guilds intent only and no message cache (a slash-command bot reads no
+messages), a bounded HTTP connection pool, and interaction tokens blanked out of discord.py's
+debug logs (they sit in webhook URLs).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.services import Services
 
-__all__ = ["WanBot", "EXTENSION"]
+__all__ = ["EXTENSION", "SYNC_STATE_FILE", "CommandSync", "WanBot"]
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "cogs"
+SYNC_STATE_FILE = "command-sync.json"
+# A sync held up by Discord's rate limit must not hold up the bot: after this long it is
+# abandoned (logged) and the scopes not yet synced are tried again at the next start.
+SYNC_TIMEOUT = 30.0
+_GLOBAL = "global"
+# Concurrent HTTP connections to Discord. discord.py's default is unbounded: a burst of
+# interactions then opens one new (TLS) connection per request instead of reusing kept-alive
+# ones; against the fake, hundreds of simultaneous connects overflowed the listen backlog
+# and waited out 1 s SYN retries.
+HTTP_CONNECTIONS = 64
+
+
+_TOKEN_IN_URL = re.compile(r"(/(?:webhooks|interactions)/\d+/)[A-Za-z0-9_.\-]{16,}")
+
+
+class _HideInteractionTokens(logging.Filter):
+    """discord.py logs request URLs at DEBUG, and interaction URLs carry the interaction's
+    token (valid 15 minutes, enough to post as the bot in that channel): blank it out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = _TOKEN_IN_URL.sub(r"\1***", message)
+        if hidden != message:
+            record.msg, record.args = hidden, None
+        return True
+
+
+def _hide_interaction_tokens() -> None:
+    for name in ("discord.http", "discord.webhook.async_"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HideInteractionTokens) for f in logger.filters):
+            logger.addFilter(_HideInteractionTokens())
+
+
+def _connector() -> aiohttp.TCPConnector | None:
+    """A bounded connection pool, when built inside the running loop (as aiohttp wants)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    return aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+
+
+def _bot_intents() -> discord.Intents:
+    """Guilds only: slash commands and buttons arrive whatever the intents, and message or
+    typing events would only cost CPU on every message of every channel the bot can see."""
+    intents = discord.Intents.none()
+    intents.guilds = True
+    return intents
 
 
 class WanBot(commands.AutoShardedBot):
     """discord.py's sharded bot with wanbot's services attached.
 
     No privileged intents: slash commands and buttons need none, and a bot without them is
-    invited without extra review.
+    invited without extra review. `sync_commands=False` skips the start-up sync (for tools
+    that only need a logged-in client).
     """
 
-    def __init__(self, services: Services, **options: object) -> None:
-        options.setdefault("intents", discord.Intents.default())
+    def __init__(self, services: Services, *, sync_commands: bool = True, **options: Any) -> None:
+        options.setdefault("intents", _bot_intents())
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        # The bot reads no message content and keeps no message cache: interactions carry
+        # the message they were used on.
+        options.setdefault("max_messages", None)
+        if "connector" not in options:
+            options["connector"] = _connector()
         # A prefix nobody types: every command is a slash command.
-        super().__init__(command_prefix=commands.when_mentioned, help_command=None, **options)  # type: ignore[arg-type]
+        super().__init__(command_prefix=commands.when_mentioned, help_command=None, **options)
+        _hide_interaction_tokens()
         self.services = services
+        self.sync_commands = sync_commands
+        self._services_closed = False
 
     async def setup_hook(self) -> None:
         await self.load_extension(EXTENSION)
+        if self.sync_commands:
+            settings = self.services.settings
+            state = Path(settings.db_path).parent / SYNC_STATE_FILE
+            try:
+                await asyncio.wait_for(CommandSync(self, state, settings.discord_guilds).run(), SYNC_TIMEOUT)
+            except TimeoutError:
+                log.warning("command sync still waiting after %.0f s: given up until the next start", SYNC_TIMEOUT)
         await self.services.start()
 
     async def close(self) -> None:
+        """Stop dispatching first (no delivery or card update starts after this), then let
+        discord.py unload the cogs (which cancel their pending edits) and disconnect, then
+        close the services. Idempotent: a second close is a no-op."""
+        if self._services_closed:
+            await super().close()
+            return
+        self._services_closed = True
         try:
+            await self.services.dispatcher.stop()
             await super().close()
         finally:
             await self.services.close()
+
+
+def _digest(application_id: int, payload: list[dict[str, Any]]) -> str:
+    text = json.dumps([application_id, payload], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class CommandSync:
+    """Sync the command tree where it changed, remembering what was synced in `state_path`.
+
+    With `guild_ids`, global commands are copied to each guild and synced there, and the
+    global scope is emptied (otherwise members would see every command twice); without, the
+    tree is synced globally. A failed sync is logged and not remembered, so the next start
+    tries again; the bot keeps running with the commands Discord already has.
+    """
+
+    def __init__(self, bot: commands.Bot, state_path: Path, guild_ids: Sequence[int] = ()) -> None:
+        self.bot = bot
+        self.tree: app_commands.CommandTree[Any] = bot.tree
+        self.state_path = state_path
+        self.guild_ids = list(dict.fromkeys(guild_ids))
+
+    async def run(self) -> list[str]:
+        """Sync every scope whose definitions changed; returns the scopes synced."""
+        application_id = self.bot.application_id
+        if application_id is None:
+            log.warning("no application id yet: commands not synced")
+            return []
+        known = self._load(application_id)
+        wanted = await self._wanted(application_id)
+        synced = []
+        for scope, (guild, payload_hash) in wanted.items():
+            if known.get(scope) == payload_hash:
+                continue
+            if await self._sync(scope, guild):
+                known[scope] = payload_hash
+                synced.append(scope)
+                self._save(application_id, known)  # after each: an abandoned run keeps its progress
+        if synced:
+            log.info("commands synced: %s", ", ".join(synced))
+        else:
+            log.info("commands unchanged since the last sync: not synced")
+        return synced
+
+    async def _wanted(self, application_id: int) -> dict[str, tuple[discord.Object | None, str]]:
+        """Each scope with its guild (None: global) and the hash of what it should hold."""
+        if not self.guild_ids:
+            return {_GLOBAL: (None, _digest(application_id, await self._payload(None)))}
+        wanted: dict[str, tuple[discord.Object | None, str]] = {_GLOBAL: (None, _digest(application_id, []))}
+        for guild_id in self.guild_ids:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            wanted[f"guild:{guild_id}"] = (guild, _digest(application_id, await self._payload(guild)))
+        return wanted
+
+    async def _payload(self, guild: discord.Object | None) -> list[dict[str, Any]]:
+        """What `tree.sync` would send for this scope, translations included."""
+        translator = self.tree.translator
+        found = self.tree.get_commands(guild=guild)
+        if translator is None:
+            return [command.to_dict(self.tree) for command in found]
+        return [await command.get_translated_payload(self.tree, translator) for command in found]
+
+    async def _sync(self, scope: str, guild: discord.Object | None) -> bool:
+        try:
+            if guild is None and self.guild_ids:
+                # Guild mode: global commands would show twice; the tree keeps them for dispatch.
+                assert self.bot.application_id is not None
+                await self.bot.http.bulk_upsert_global_commands(self.bot.application_id, payload=[])
+            else:
+                await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.error("syncing commands (%s) failed: %s/%s %s", scope, exc.status, exc.code, exc.text)
+            return False
+        return True
+
+    def _load(self, application_id: int) -> dict[str, str]:
+        try:
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(state, dict) or state.get("application_id") != application_id:
+            return {}  # another application (a new bot token): its commands are unknown
+        scopes = state.get("scopes")
+        return dict(scopes) if isinstance(scopes, dict) else {}
+
+    def _save(self, application_id: int, scopes: dict[str, str]) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps({"application_id": application_id, "scopes": scopes}, indent=1), encoding="utf-8")
+        os.replace(tmp, self.state_path)  # atomic: a crash never leaves half a file

@@ -1,7 +1,17 @@
-"""The admin feature (being built)."""
+"""The admin feature: the `/wanbot` command group for moderators (see `cog.py`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-async def setup(bot: object) -> None:
-    """Adds nothing yet."""
+from cogs.admin.cog import AdminCog
+
+if TYPE_CHECKING:
+    from bot.app import WanBot
+
+__all__ = ["AdminCog", "setup"]
+
+
+async def setup(bot: WanBot) -> None:
+    """discord.py's extension entry point."""
+    await bot.add_cog(AdminCog(bot))

@@ -1,7 +1,37 @@
-"""The video feature (being built)."""
+"""The video feature: `/video`, the live status card, delivery of the MP4, and their buttons.
+
+Modules: `cog` (the command and button flows), `_options` (the command's options),
+`_status` (status cards kept up to date: the dispatcher's observer), `_delivery` (posting
+the video: the dispatcher's deliver callback), `_card` (what cards and results say),
+`_buttons` (persistent buttons), `_messages` (every sentence in English and Chinese).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-async def setup(bot: object) -> None:
-    """Adds nothing yet."""
+if TYPE_CHECKING:
+    from bot.app import WanBot
+
+__all__ = ["setup"]
+
+
+async def setup(bot: WanBot) -> None:
+    """Add the cog, register the buttons, and give the dispatcher its delivery and observer.
+
+    Runs from `setup_hook` before `services.start()`, so the dispatcher has both before it
+    re-attaches any job left by a previous process.
+    """
+    from cogs._errors import on_app_command_error
+    from cogs.video._buttons import JobButton
+    from cogs.video._delivery import VideoDelivery
+    from cogs.video._status import StatusCards
+    from cogs.video.cog import VideoCog
+
+    cards = StatusCards(bot)
+    delivery = VideoDelivery(bot, cards, started_at=bot.services.clock.now())
+    bot.services.attach(delivery, cards)
+    bot.add_dynamic_items(JobButton)
+    # Tree-wide, for every feature's commands: expected errors explained, the rest logged.
+    bot.tree.error(on_app_command_error)
+    await bot.add_cog(VideoCog(bot, cards))

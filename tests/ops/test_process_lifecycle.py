@@ -51,3 +51,50 @@ async def test_unhealthy_when_no_backend_answers(tmp_path: Path) -> None:
             assert await bot.terminate() == 0
         finally:
             await bot.kill()
+
+
+async def _wait_for_mp4(discord_fake: FakeDiscord, timeout: float) -> None:
+    await discord_fake.wait_for_message(lambda m: any(a.filename.endswith(".mp4") for a in m.attachments),
+                                        timeout=timeout)
+
+
+async def test_sigterm_mid_job_then_restart_delivers_exactly_once(tmp_path: Path) -> None:
+    """The operator restarts the bot while a video renders: clean exit, ComfyUI keeps going,
+    the next process re-attaches and posts the video once; no token in any log line."""
+    async with FakeComfyUI(steps=12, step_seconds=0.25) as comfy, FakeDiscord(FakeWorld.default()) as discord_fake:
+        world = discord_fake.world
+        first = BotProcess.configure(tmp_path, discord_url=discord_fake.url, discord_token=discord_fake.token,
+                                     comfy_url=comfy.url, WANBOT_SHUTDOWN_GRACE="5")
+        await first.start()
+        try:
+            await first.wait_healthy()
+            handle = await discord_fake.slash("video", {"prompt": "一只猫在雨中跳舞"}, user=world.user_named("alice"),
+                                              channel=world.channel_named("videos"), locale="zh-CN")
+            assert (await handle.acked()).latency_ms < 3000
+            await asyncio.wait_for(_until(lambda: comfy.running is not None), 15)
+            assert await first.terminate() == 0, first.text
+        finally:
+            await first.kill()
+        assert comfy.running is not None, "ComfyUI kept rendering while the bot was down"
+        second = BotProcess.configure(tmp_path, discord_url=discord_fake.url, discord_token=discord_fake.token,
+                                      comfy_url=comfy.url)
+        await second.start()
+        try:
+            await _wait_for_mp4(discord_fake, timeout=30)
+            await asyncio.sleep(0.5)  # a duplicate post would show up here
+            assert await second.terminate() == 0, second.text
+        finally:
+            await second.kill()
+    posts = [m for m in discord_fake.channel_messages(world.channel_named("videos"))
+             if any(a.filename.endswith(".mp4") for a in m.attachments)]
+    assert len(posts) == 1
+    assert len(comfy.accepted) == 1  # re-attached, not resubmitted
+    logs = first.text + second.text
+    assert "stopped cleanly" in first.text
+    for secret in (discord_fake.token, handle.token):
+        assert secret not in logs
+
+
+async def _until(condition) -> None:  # noqa: ANN001 - a tiny poll for cross-process state
+    while not condition():
+        await asyncio.sleep(0.05)

@@ -1,0 +1,242 @@
+"""Status cards kept up to date: the `JobObserver` the dispatcher calls, and the edits it makes.
+
+Each card has at most one edit in flight and one pending; the pending state is replaced by
+every newer one (latest wins), and an edit goes out at most once per `interval` seconds
+(Discord throttles message edits per channel). Final states (delivered, failed, cancelled)
+skip the wait. When a job leaves the queue, the cards of jobs still queued are refreshed too
+(their position moved), through the same throttle — those whose interaction token still lives
+only: bot-token edits share one per-channel rate limit, and the ETA is a Discord timestamp
+(`<t:…:R>`) that counts down on its own.
+
+Which token edits a card: the interaction's own webhook while it lives (it works even where
+the bot may not post, and its rate limits are per interaction), else the bot token
+(`PartialMessage.edit` on the stored `status_message_id`). A 401/50027 from the webhook —
+the 15-minute token died earlier than we counted — switches the card to the bot token for
+good. After a restart there is no interaction: cards are rebuilt from the job record alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.comfy.watch import Progress
+from bot.jobs.dispatcher import JobObserver
+from bot.logs import job_context
+from bot.workflows import WAN_NEGATIVE_PROMPT
+from cogs._errors import NO_MENTIONS, discord_code, token_is_dead
+from cogs.video._buttons import card_buttons
+from cogs.video._card import card_embed
+from storage import FINISHED_STATES, JobRecord, JobState
+
+if TYPE_CHECKING:
+    from bot.app import WanBot
+
+__all__ = ["EDIT_INTERVAL", "TOKEN_LIFETIME", "StatusCards"]
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL = 2.0
+# Discord's interaction tokens live 15 minutes; stop using one a minute early, so an edit
+# in flight never races the expiry (a late 50027 is handled anyway).
+TOKEN_LIFETIME = 15 * 60.0 - 60.0
+# States a job enters when it leaves the queue (claimed, or cancelled/failed while waiting).
+_LEFT_THE_QUEUE = (JobState.SUBMITTED, JobState.CANCELLED, JobState.FAILED)
+# States whose card shows a queue place or an ETA, read from the scheduler at each edit.
+_SHOWS_PLACE = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
+
+
+@dataclass
+class _Card:
+    """One status card this process knows about."""
+
+    job: JobRecord  # the newest record seen
+    interaction: discord.Interaction | None = None
+    token_deadline: float = 0.0
+    message_id: int | None = None
+    progress: Progress | None = None  # the latest progress of `job`, if it is rendering
+    dirty: bool = False  # the card shows less than what is known: an edit is due
+    final: bool = False
+    last_edit: float = float("-inf")
+    unreachable: bool = False  # deleted, or no permission and no token: stop trying
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    shown: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def token_alive(self, now: float) -> bool:
+        return self.interaction is not None and now < self.token_deadline
+
+
+class StatusCards(JobObserver):
+    """Every status card this process is updating."""
+
+    def __init__(self, bot: WanBot, *, interval: float = EDIT_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.interval = interval
+        self.clock = clock
+        self._cards: dict[int, _Card] = {}
+        self._default_negatives = {WAN_NEGATIVE_PROMPT} | {
+            str(t.default("negative_prompt")) for t in self.services.templates.values() if t.default("negative_prompt")
+        }
+
+    # -- what the cog and the delivery ask --------------------------------------------------
+
+    async def show(self, job: JobRecord, interaction: discord.Interaction, message_id: int | None) -> None:
+        """Turn the interaction's deferred placeholder (`message_id`, when known) into the card
+        of `job` (the first edit goes out at once) and keep the interaction for later edits
+        while its token lives. The id is stored before the edit: a restart right after it
+        must still find the card."""
+        if message_id is not None:
+            await self.services.db.jobs.set_status_message(job.id, message_id)
+        card = self._cards.setdefault(job.id, _Card(job, message_id=message_id))
+        card.interaction = interaction
+        card.token_deadline = self.clock() + TOKEN_LIFETIME
+        self._push(card, job, None)
+        if card.task is not None:  # None only if the card was already final here
+            await card.shown.wait()
+
+    def live_interaction(self, job_id: int) -> discord.Interaction | None:
+        """The interaction behind a job's card while its token lives (for followups)."""
+        card = self._cards.get(job_id)
+        return card.interaction if card is not None and card.token_alive(self.clock()) else None
+
+    async def close(self) -> None:
+        """Stop every pending edit (the bot is closing)."""
+        tasks = [card.task for card in self._cards.values() if card.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._cards.clear()
+
+    # -- JobObserver ------------------------------------------------------------------------
+
+    async def on_state(self, job: JobRecord) -> None:
+        card = self._card_for(job)
+        if card is not None:
+            self._push(card, job, None)
+        if job.state in _LEFT_THE_QUEUE:
+            self._queue_moved()
+
+    async def on_progress(self, job: JobRecord, progress: Progress) -> None:
+        card = self._card_for(job)
+        if card is not None:
+            self._push(card, job, progress)
+
+    # -- the throttle -----------------------------------------------------------------------
+
+    def _card_for(self, job: JobRecord) -> _Card | None:
+        card = self._cards.get(job.id)
+        if card is None and job.status_message_id is not None:
+            # A job from before a restart, or one whose card was already finished here.
+            card = self._cards[job.id] = _Card(job, message_id=job.status_message_id)
+        return card
+
+    def _push(self, card: _Card, job: JobRecord, progress: Progress | None) -> None:
+        if card.final or card.unreachable:
+            return
+        if job.updated_at < card.job.updated_at:
+            return  # an older record overtaken by a newer one: latest wins
+        card.job, card.progress = job, progress
+        card.final = job.state in FINISHED_STATES
+        self._mark_dirty(card)
+
+    def _mark_dirty(self, card: _Card) -> None:
+        card.dirty = True
+        card.wake.set()
+        if card.task is None:
+            card.task = asyncio.create_task(self._run(card), name=f"card-{card.job.id}")
+
+    def _queue_moved(self) -> None:
+        """Queued jobs moved up: refresh their cards (position, ETA) when next allowed."""
+        now = self.clock()
+        for card in list(self._cards.values()):
+            if card.job.state is JobState.QUEUED and not card.dirty and card.token_alive(now):
+                self._mark_dirty(card)
+
+    async def _run(self, card: _Card) -> None:
+        with job_context(job=card.job.id, guild=card.job.guild_id, user=card.job.user_id):
+            try:
+                while card.dirty and not card.unreachable:
+                    due = card.last_edit + self.interval - self.clock()
+                    if due > 0 and not card.final:
+                        card.wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(card.wake.wait(), due)
+                        continue  # re-check: a final state may have arrived meanwhile
+                    card.dirty = False
+                    await self._edit(card)
+                    card.last_edit = self.clock()
+            finally:
+                card.task = None
+                card.shown.set()
+                if card.final or card.unreachable:
+                    self._cards.pop(card.job.id, None)
+
+    # -- one edit ---------------------------------------------------------------------------
+
+    async def _render(self, card: _Card) -> discord.Embed:
+        """The card as of now. The record may be a little behind the store (a coalesced
+        edit, a queue refresh): for an unfinished job the store's answer wins."""
+        job, progress, place = card.job, card.progress, None
+        if job.state in _SHOWS_PLACE:
+            place = await self.services.scheduler.place(job.id)
+            current = place.job if place is not None else await self.services.db.jobs.get(job.id)
+            if current is not None and current.state is not job.state:
+                job, progress = current, None  # it moved on: show where it is now
+                card.job, card.final = job, job.state in FINISHED_STATES
+        negative = str(job.params.get("negative_prompt") or "")
+        return card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
+                          custom_negative=negative not in self._default_negatives)
+
+    async def _edit(self, card: _Card) -> None:
+        try:
+            embed = await self._render(card)
+            view = card_buttons(card.job)
+            if card.token_alive(self.clock()) and await self._edit_with_token(card, embed, view):
+                return
+            await self._edit_with_bot(card, embed, view)
+        except discord.HTTPException as exc:
+            self.services.metrics.discord_error(discord_code(exc) or "http")
+            log.warning("card edit failed: %s/%s", exc.status, exc.code)
+            if exc.status in (403, 404):
+                card.unreachable = True  # deleted, or no permission: say nothing more there
+        except Exception:  # a card is cosmetic: the job goes on without it
+            log.exception("card edit failed")
+        finally:
+            card.shown.set()
+
+    async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> bool:
+        """Edit through the interaction webhook; False when its token turned out dead."""
+        assert card.interaction is not None
+        try:
+            message = await card.interaction.edit_original_response(embed=embed, view=view,
+                                                                    allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            if not token_is_dead(exc):
+                raise
+            self.services.metrics.discord_error(discord_code(exc) or 401)
+            log.info("interaction token expired: card edits switch to the bot token")
+            card.interaction = None
+            return False
+        if card.message_id is None:
+            card.message_id = message.id
+            await self.services.db.jobs.set_status_message(card.job.id, message.id)
+        return True
+
+    async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> None:
+        if card.message_id is None:
+            log.info("card has no message yet: edit skipped")
+            return
+        channel = self.bot.get_partial_messageable(card.job.channel_id, guild_id=card.job.guild_id or None)
+        await channel.get_partial_message(card.message_id).edit(embed=embed, view=view)

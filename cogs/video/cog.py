@@ -1,0 +1,178 @@
+"""`/video` and the buttons on cards and videos. The cog decides nothing.
+
+A request goes: options checked against the template (`VideoRequest.build`: pure, no I/O, so
+a mistake is answered at once, privately) → public defer (the 3-second clock stops; the
+"thinking…" placeholder will become the status card) → admission (limits, moderation,
+channel rules) → queued, the dispatcher woken → the card shown. A refusal removes the
+placeholder and answers privately, in the member's language, with the reason and when to
+retry. Reroll and "Same settings" on a posted video take the same path with the source job's
+parameters (a new seed for Reroll); Cancel and Delete are for the owner or a moderator.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.jobs import AdmissionRefused, CancelOutcome, JobRequest, Requester
+from bot.logs import job_context
+from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest
+from cogs._errors import (
+    NO_MENTIONS,
+    UNEXPECTED,
+    defer_public,
+    describe,
+    discord_code,
+    placeholder_replaced,
+    reply_error,
+)
+from cogs._permissions import is_moderator
+from cogs.video import _messages as text
+from cogs.video._buttons import COG_NAME, Action
+from cogs.video._options import VideoOptions, build_video_command
+from cogs.video._status import StatusCards
+
+if TYPE_CHECKING:
+    from bot.app import WanBot
+
+__all__ = ["VideoCog"]
+
+log = logging.getLogger(__name__)
+
+
+class VideoCog(commands.Cog, name=COG_NAME):
+    """Members' video requests and the buttons of their cards and videos."""
+
+    def __init__(self, bot: WanBot, cards: StatusCards) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.cards = cards
+        self.command = build_video_command(self.create_from_options, list(self.services.templates))
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.command)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.command.name)
+        await self.cards.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def create_from_options(self, interaction: discord.Interaction, options: VideoOptions) -> None:
+        """`/video`'s callback."""
+        template = self.services.templates.get(options.workflow or "") or self.services.default_template
+        await self.create(interaction, template, options.params())
+
+    async def create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any]) -> None:
+        """Validate, defer, admit, queue and show the card; every refusal answered privately."""
+        with job_context(guild=interaction.guild_id, user=interaction.user.id):
+            try:
+                await self._create(interaction, template, raw, None)
+            except Exception as exc:  # noqa: BLE001 - the member must hear back whatever happened
+                await self._failed(interaction, exc)
+
+    async def _create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any],
+                      placeholder: int | None) -> None:
+        """`placeholder`: the message id of a public defer already made (a button click)."""
+        locale = interaction.locale
+        if not self.services.accepting:
+            await reply_error(interaction, text.RESTARTING.render(locale))
+            return
+        try:
+            request = VideoRequest.build(template, **raw)
+        except RequestInvalid as exc:
+            self.services.metrics.refused("invalid")
+            await reply_error(interaction, describe(exc, locale) or str(exc))
+            return
+        # Nothing slower than the defer may come before it: the 3-second clock is running.
+        if not interaction.response.is_done():
+            placeholder = await defer_public(interaction)
+        try:
+            job = await self.services.admission.submit(self._requester(interaction),
+                                                       JobRequest(template.name, request.to_params()))
+        except AdmissionRefused as exc:
+            self.services.metrics.refused(exc.reason.value)
+            log.info("refused: %s", exc)
+            await reply_error(interaction, describe(exc, locale, now=self.services.clock.now()) or str(exc))
+            return
+        self.services.dispatcher.kick()
+        placeholder_replaced(interaction)
+        with job_context(job=job.id):
+            log.info("queued")
+            await self.cards.show(job, interaction, placeholder)
+
+    def _requester(self, interaction: discord.Interaction) -> Requester:
+        user = interaction.user
+        roles = tuple(role.id for role in user.roles) if isinstance(user, discord.Member) else ()
+        assert interaction.guild_id is not None and interaction.channel_id is not None  # guild_only
+        return Requester(
+            guild_id=interaction.guild_id, channel_id=interaction.channel_id, user_id=user.id,
+            locale=str(interaction.locale), role_ids=roles,
+            is_admin=is_moderator(user, self.services.settings.admin_role),
+        )
+
+    async def _failed(self, interaction: discord.Interaction, exc: Exception) -> None:
+        if isinstance(exc, discord.HTTPException):
+            self.services.metrics.discord_error(discord_code(exc) or "http")
+        explained = describe(exc, interaction.locale)
+        if explained is None:
+            log.error("video request failed", exc_info=exc)
+        else:
+            log.warning("video request failed: %s", exc)
+        await reply_error(interaction, explained or UNEXPECTED.render(interaction.locale))
+
+    # -- buttons ----------------------------------------------------------------------------
+
+    async def on_button(self, interaction: discord.Interaction, action: Action, job_id: int) -> None:
+        """A click on a card's or a video's button (routed by `JobButton`)."""
+        with job_context(job=job_id, guild=interaction.guild_id, user=interaction.user.id):
+            try:
+                if action is Action.CANCEL:
+                    await self._cancel(interaction, job_id)
+                elif action is Action.DELETE:
+                    await self._delete(interaction, job_id)
+                else:
+                    await self._again(interaction, job_id, new_seed=action is Action.REROLL)
+            except Exception as exc:  # noqa: BLE001 - a click must always get an answer
+                await self._failed(interaction, exc)
+
+    def _is_moderator(self, interaction: discord.Interaction) -> bool:
+        return is_moderator(interaction.user, self.services.settings.admin_role)
+
+    async def _cancel(self, interaction: discord.Interaction, job_id: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.services.dispatcher.cancel(job_id, interaction.user.id,
+                                                       is_admin=self._is_moderator(interaction))
+        if result.outcome is CancelOutcome.CANCELLED:
+            log.info("cancelled by %s", "the owner" if result.job and result.job.user_id == interaction.user.id
+                     else "a moderator")
+        await interaction.edit_original_response(content=result.render(interaction.locale, job_id),
+                                                 allowed_mentions=NO_MENTIONS)
+
+    async def _delete(self, interaction: discord.Interaction, job_id: int) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await self.services.db.jobs.get(job_id)
+        owner = job is not None and job.user_id == interaction.user.id
+        if not owner and not self._is_moderator(interaction):
+            answer = text.DELETE_NOT_ALLOWED.render(interaction.locale, job_id=job_id)
+        else:
+            if interaction.message is not None:
+                await interaction.message.delete()
+            log.info("video deleted by %s", "the owner" if owner else "a moderator")
+            answer = text.DELETED.render(interaction.locale)
+        await interaction.edit_original_response(content=answer, allowed_mentions=NO_MENTIONS)
+
+    async def _again(self, interaction: discord.Interaction, job_id: int, *, new_seed: bool) -> None:
+        placeholder = await defer_public(interaction)  # before the database read: the clock runs
+        source = await self.services.db.jobs.get(job_id)
+        if source is None:
+            await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
+            return
+        template = self.services.templates.get(source.template) or self.services.default_template
+        raw = {name: source.params.get(name) for name in PARAMS if template.supports(name)}
+        if new_seed:
+            raw["seed"] = None  # drawn afresh by VideoRequest.build
+        await self._create(interaction, template, raw, placeholder)
