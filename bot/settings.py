@@ -32,7 +32,7 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_MAX_ATTEMPTS": "3",
     "WANBOT_DISCORD_GUILDS": "123456789012345678,234567890123456789",
     "WANBOT_ADMIN_ROLE": "Video Admin (a role name or id)",
-    "WANBOT_PUBLIC_OUTPUT_URL": "https://comfy.example.com/view",
+    "WANBOT_PUBLIC_OUTPUT_URL": "https://videos.example.com/wanbot (serving data/outputs/too-large/)",
     "WANBOT_LOG_LEVEL": "INFO",
     "WANBOT_HTTP_HOST": "127.0.0.1 (0.0.0.0 to let Prometheus in another container scrape /metrics)",
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # and a role that may use the admin commands besides members with Manage Server.
     discord_guilds: Annotated[list[int], NoDecode] = Field(default_factory=list, alias="WANBOT_DISCORD_GUILDS")
     admin_role: str | None = Field(default=None, alias="WANBOT_ADMIN_ROLE")
-    # Where members can fetch a video too large for Discord (e.g. a public ComfyUI output URL).
+    # A video too large for Discord even after re-encoding is kept in <db folder>/outputs/too-large/
+    # as job-<id>.mp4; when the operator serves that folder, members get <this URL>/job-<id>.mp4.
     public_output_url: str | None = Field(default=None, alias="WANBOT_PUBLIC_OUTPUT_URL")
 
     @property

@@ -22,7 +22,6 @@ async def setup(bot: WanBot) -> None:
     Runs from `setup_hook` before `services.start()`, so the dispatcher has both before it
     re-attaches any job left by a previous process.
     """
-    from cogs._errors import on_app_command_error
     from cogs.video._buttons import JobButton
     from cogs.video._delivery import VideoDelivery
     from cogs.video._status import StatusCards
@@ -32,6 +31,4 @@ async def setup(bot: WanBot) -> None:
     delivery = VideoDelivery(bot, cards, started_at=bot.services.clock.now())
     bot.services.attach(delivery, cards)
     bot.add_dynamic_items(JobButton)
-    # Tree-wide, for every feature's commands: expected errors explained, the rest logged.
-    bot.tree.error(on_app_command_error)
     await bot.add_cog(VideoCog(bot, cards))

@@ -126,4 +126,4 @@ def build_video_command(run: Run, workflows: Sequence[str]) -> app_commands.Comm
     callback = app_commands.describe(**described)(callback)
     callback = app_commands.rename(**used)(callback)
     callback = app_commands.guild_only()(callback)
-    return app_commands.Command(name="video", description=DESCRIPTION, callback=callback)
+    return app_commands.Command(name=loc("video", zh="视频"), description=DESCRIPTION, callback=callback)

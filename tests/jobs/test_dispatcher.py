@@ -243,7 +243,8 @@ async def test_a_restarted_dispatcher_reattaches_and_delivers_once(rig: Rig) -> 
         first = rig.dispatcher(fake, prefetch=1)
         await first.start()
         jobs = [await rig.enqueue(u) for u in (1, 2, 3)]
-        await rig.until(lambda: fake.running is not None)
+        # One running, one prefetched behind it in ComfyUI's queue, one still in ours.
+        await rig.until(lambda: fake.running is not None and len(fake.queue_pending) == 1)
         await first.stop()  # the process goes away; ComfyUI keeps running its prompts
         rig.dispatchers.remove(first)
         assert JobState.SUBMITTED in await rig.states(*(j.id for j in jobs))  # the prefetched one
