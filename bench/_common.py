@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,3 +40,23 @@ def report(title: str, rows: list[tuple[str, str, str, str]], figures: dict[str,
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
     print(json.dumps(figures))
+
+
+class TimedHistory(dict):  # type: ignore[type-arg]
+    """Stands in for the ComfyUI emulator's history dict, noting when each prompt's entry is
+    written: the moment "history is ready" that the latency benches measure from."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.written: dict[str, float] = {}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self.written[key] = time.monotonic()
+
+    @classmethod
+    def install(cls, fake: Any) -> "TimedHistory":
+        """Swap it into a running FakeComfyUI's queue; returns it."""
+        history = cls(fake.queue.history)
+        fake.queue.history = history
+        return history

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (sys.path)
-from _common import percentile, report, summary_ms
+from _common import TimedHistory, percentile, report, summary_ms
 
 from bot.jobs import JobState
 from tests.e2e._video_helpers import (
@@ -35,25 +35,13 @@ from tests.e2e._video_helpers import (
     job_id_of,
     send_video,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.fakes.discord import FakeMember, FakeUser, FakeWorld, InteractionHandle
 from tests.fakes.media import cached_mp4
 
 ACK_TARGET_MS = 100.0
 DELIVERY_TARGET_MS = 150.0
-
-
-class _TimedHistory(dict):  # type: ignore[type-arg]
-    """The emulator's history dict, noting when each prompt's entry is written."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.written: dict[str, float] = {}
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.written[key] = time.monotonic()
 
 
 def _crowd(users: int) -> tuple[FakeWorld, list[FakeUser]]:
@@ -98,11 +86,10 @@ async def _deliveries(tmp: Path, runs: int) -> list[float]:
     clip = await asyncio.to_thread(cached_mp4, width=832, height=480, frames=81, target_bytes=2_000_000)
     samples: list[float] = []
     async with video_world(tmp, comfy={"video_path": clip, "steps": 2, "step_seconds": 0.005}) as world:
-        history = _TimedHistory(world.comfy.queue.history)
-        world.comfy.queue.history = history
+        history = TimedHistory.install(world.comfy)
         for _ in range(runs):
             card = await card_of(await send_video(world))
-            job = await wait_job(world, job_id_of(card), JobState.DELIVERED, timeout=30)
+            job = await wait_state(world, job_id_of(card), JobState.DELIVERED, timeout=30)
             assert job.prompt_id is not None and job.result_message_id is not None
             posted = world.discord.messages[job.result_message_id]
             assert posted.attachments and posted.attachments[0].size == clip.stat().st_size

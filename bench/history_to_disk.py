@@ -14,12 +14,11 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import _common  # noqa: F401  (sys.path)
 import aiohttp
 
-from _common import report, summary_ms
+from _common import TimedHistory, report, summary_ms
 from bot.comfy.backend import Backend
 from bot.comfy.render import render
 from bot.comfy.watch import Watch
@@ -28,26 +27,13 @@ from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.media import cached_mp4
 
 
-class _TimedHistory(dict):
-    """The emulator's history dict, noting when each prompt's entry is written."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.written: dict[str, float] = {}
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        super().__setitem__(key, value)
-        self.written[key] = time.monotonic()
-
-
 async def _bench(runs: int) -> list[float]:
     clip = await asyncio.to_thread(cached_mp4, width=832, height=480, frames=81, target_bytes=2_000_000)
     template = load_template("wan-wrapper")
     graph = template.render(VideoRequest.build(template, prompt="a cat dancing in the rain").to_params())
     samples: list[float] = []
     async with FakeComfyUI(steps=3, step_seconds=0.005, video_path=clip) as fake, aiohttp.ClientSession() as session:
-        history = _TimedHistory(fake.queue.history)
-        fake.queue.history = history
+        history = TimedHistory.install(fake)
         backend = Backend.create(fake.url, session)
         backend.start()
         await backend.events.wait_connected(5)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import JobRecord, JobRequest, JobState, Requester
+from bot.jobs import JobRecord, JobRequest, Requester
 from bot.workflows import VideoRequest
 from storage import AuditEntry
-from tests.e2e.conftest import World, e2e_settings, start_bot
+from tests.e2e.conftest import World, e2e_settings, start_bot, wait_state
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.discord import (
     FakeChannel,
@@ -91,19 +91,6 @@ async def submit(world: World, user: FakeUser, prompt: str = "a cat surfing", *,
                                                 video(world, prompt, **params))
     world.services.dispatcher.kick()
     return job
-
-
-async def wait_state(world: World, job_id: int, *states: JobState, timeout: float = 5.0) -> JobRecord:
-    """Poll the store until the job is in one of `states` (the bot signals nothing we can await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await world.services.db.jobs.get(job_id)
-        assert job is not None
-        if job.state in states:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} is {job.state.value}, not {[s.value for s in states]}")
-        await asyncio.sleep(0.01)
 
 
 async def eventually(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -5,21 +5,18 @@ restarting the bot on the same database, and checking that bytes are a playable 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import subprocess
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from bot.app import WanBot
 from bot.delivery.fit import ffmpeg_exe
-from bot.jobs import JobRecord, JobState
 from cogs.video._status import StatusCards
-from tests.e2e.conftest import World, e2e_settings, start_bot
+from tests.e2e.conftest import World, e2e_settings, start_bot, wait_state
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.discord import (
     FakeDiscord,
@@ -45,7 +42,7 @@ __all__ = [
     "text_of",
     "user",
     "video_world",
-    "wait_job",
+    "wait_state",
 ]
 
 EPHEMERAL = 1 << 6
@@ -131,18 +128,6 @@ async def refusal_of(handle: InteractionHandle, timeout: float = 5.0) -> str:
     assert int(event.body.get("flags", 0)) & EPHEMERAL, "a refusal must be ephemeral"
     assert any(e.kind == "delete_original" for e in handle.responses), "the public placeholder must go"
     return str(event.content)
-
-
-async def wait_job(world: World, job_id: int, *states: JobState, timeout: float = 10.0) -> JobRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = await world.services.db.jobs.get(job_id)
-        assert job is not None
-        if job.state in states:
-            return job
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} is {job.state.value}, not {[s.value for s in states]}")
-        await asyncio.sleep(0.02)
 
 
 def _is_result_of(message: StoredMessage, job_id: int) -> bool:

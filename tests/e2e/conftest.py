@@ -3,6 +3,8 @@ Discord, with its services on a temp SQLite file and an emulated ComfyUI backend
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 
 from bot.app import WanBot
 from bot.comfy.watch import Watch
+from bot.jobs import JobRecord, JobState
 from bot.jobs.dispatcher import DispatchConfig
 from bot.services import Services
 from bot.settings import Settings, load_settings
@@ -61,3 +64,16 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         bot = await start_bot(discord_fake, settings)
         async with running_bot(bot, discord_fake):
             yield World(discord_fake, comfy, bot, settings)
+
+
+async def wait_state(world: World, job_id: int, *states: JobState, timeout: float = 10.0) -> JobRecord:
+    """Poll the store until the job is in one of `states` (the bot signals nothing we can await)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = await world.services.db.jobs.get(job_id)
+        assert job is not None
+        if job.state in states:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} is {job.state.value}, not {[st.value for st in states]}")
+        await asyncio.sleep(0.01)

@@ -17,7 +17,7 @@ from tests.e2e._video_helpers import (
     send_video,
     text_of,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.e2e.conftest import World
 from tests.fakes.discord import FakeMember, FakeUser, FakeWorld, InteractionHandle
@@ -86,7 +86,7 @@ async def test_mentions_and_markdown_in_an_accepted_prompt_stay_inert(world: Wor
     card = await card_of(await send_video(world, prompt=prompt))
     job_id = job_id_of(card)
     video = await delivered(world, job_id)
-    job = await wait_job(world, job_id, JobState.DELIVERED)
+    job = await wait_state(world, job_id, JobState.DELIVERED)
     assert job.params["prompt"] == prompt.strip()  # Wan gets the prompt unchanged
     shown = card.embeds[0]["description"]
     assert "@\u200beveryone" in shown and f"<@\u200b&{role}>" in shown and "\\*\\*bold\\*\\*" in shown

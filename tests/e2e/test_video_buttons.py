@@ -16,7 +16,7 @@ from tests.e2e._video_helpers import (
     send_video,
     text_of,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.e2e.conftest import World
 from tests.fakes.discord import InteractionHandle
@@ -47,7 +47,7 @@ async def test_cancel_by_the_owner_someone_else_and_a_moderator(tmp_path: Path) 
 
         answer = await _private_answer(await _click(world, first.id, f"wanbot:cancel:{first_id}", "alice", "zh-CN"))
         assert answer == f"视频 #{first_id} 已取消。"
-        await wait_job(world, first_id, JobState.CANCELLED)
+        await wait_state(world, first_id, JobState.CANCELLED)
         await world.discord.wait_until(lambda: "Cancelled." in text_of(first), what="the card to say cancelled")
         assert first.custom_ids() == []
 
@@ -61,7 +61,7 @@ async def test_delete_by_someone_else_is_refused_then_the_owner_deletes(world: W
     card = await card_of(await send_video(world))
     job_id = job_id_of(card)
     video = await delivered(world, job_id)
-    await wait_job(world, job_id, JobState.DELIVERED)
+    await wait_state(world, job_id, JobState.DELIVERED)
 
     refused = await _private_answer(await _click(world, video.id, f"wanbot:delete:{job_id}", "carol", "zh-CN"))
     assert refused == f"只有视频 #{job_id} 的请求者或管理员可以删除它。"
@@ -75,12 +75,12 @@ async def test_reroll_keeps_the_prompt_with_a_new_seed_and_same_settings_keeps_t
     card = await card_of(await send_video(world, {"seed": 42, "size": "square", "steps": 20}, prompt="a koi pond"))
     job_id = job_id_of(card)
     video = await delivered(world, job_id)
-    await wait_job(world, job_id, JobState.DELIVERED)
+    await wait_state(world, job_id, JobState.DELIVERED)
 
     reroll = await _click(world, video.id, f"wanbot:reroll:{job_id}", "alice")
     rerolled = await card_of(reroll)
     again = await card_of(await _click(world, video.id, f"wanbot:again:{job_id}", "carol", "zh-CN"))
-    jobs = [await wait_job(world, job_id_of(c), JobState.DELIVERED) for c in (rerolled, again)]
+    jobs = [await wait_state(world, job_id_of(c), JobState.DELIVERED) for c in (rerolled, again)]
     source = await world.services.db.jobs.get(job_id)
     assert source is not None
     assert jobs[0].params["seed"] != 42 and jobs[1].params["seed"] == 42

@@ -17,7 +17,7 @@ from tests.e2e._video_helpers import (
     restarted,
     send_video,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.e2e.conftest import World
 from tests.fakes.discord import FakeWorld
@@ -55,7 +55,7 @@ async def test_with_two_templates_the_workflow_is_a_choice(tmp_path: Path) -> No
         workflow = _option(_video(world.discord.commands()), "workflow")
         assert [c["value"] for c in workflow["choices"]] == ["wan-wrapper", "wan-native"]
         card = await card_of(await send_video(world, {"workflow": "wan-native", "duration": 2}))
-        job = await wait_job(world, job_id_of(card), JobState.DELIVERED, timeout=15)
+        job = await wait_state(world, job_id_of(card), JobState.DELIVERED, timeout=15)
         assert job.template == "wan-native" and job.params["frames"] == 33
 
 

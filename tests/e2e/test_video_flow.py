@@ -18,7 +18,7 @@ from tests.e2e._video_helpers import (
     shows_done,
     text_of,
     video_world,
-    wait_job,
+    wait_state,
 )
 
 pytestmark = pytest.mark.timeout(60)
@@ -49,7 +49,7 @@ async def test_video_is_deferred_then_carded_then_delivered(
         assert any(word in first for word in waiting)  # wherever it is by now, not finished yet
 
         result = await delivered(world, job_id)
-        job = await wait_job(world, job_id, JobState.DELIVERED)
+        job = await wait_state(world, job_id, JobState.DELIVERED)
         assert job.locale == locale
         assert job.result_message_id == result.id and job.status_message_id == card.id
         assert job.params["frames"] == 17 and job.params["fps"] == 16 and job.params["width"] == 480
@@ -90,7 +90,7 @@ async def test_card_edits_are_throttled_to_one_per_two_seconds(tmp_path: Path) -
 async def test_queued_cards_show_their_place_and_move_up(tmp_path: Path) -> None:
     async with video_world(tmp_path, comfy={"paused": True}, card_interval=0.1) as world:
         cards = [await card_of(await send_video(world, prompt=f"clip {n}")) for n in range(4)]
-        await wait_job(world, job_id_of(cards[1]), JobState.SUBMITTED, JobState.RUNNING)  # GPU + prefetch
+        await wait_state(world, job_id_of(cards[1]), JobState.SUBMITTED, JobState.RUNNING)  # GPU + prefetch
         await world.discord.wait_until(lambda: "Queued: you are next." in text_of(cards[2]), what="next")
         await world.discord.wait_until(lambda: "Queued: 1 ahead of you." in text_of(cards[3]), what="1 ahead")
         assert "<t:" in text_of(cards[3])  # the ETA, as a Discord timestamp every reader sees in their time

@@ -14,7 +14,7 @@ from tests.e2e._video_helpers import (
     refusal_of,
     send_video,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.e2e.conftest import World
 
@@ -74,7 +74,7 @@ async def test_channel_not_allowed_points_to_the_right_channel(world: World) -> 
     answer = await refusal_of(await send_video(world, channel="general"))
     assert answer == f"Videos cannot be made in this channel. Please use <#{videos.id}>."
     card = await card_of(await send_video(world, channel="videos"))
-    await wait_job(world, job_id_of(card), JobState.DELIVERED)
+    await wait_state(world, job_id_of(card), JobState.DELIVERED)
 
 
 async def test_invalid_options_are_answered_at_once_without_a_defer(world: World) -> None:

@@ -21,7 +21,7 @@ from tests.e2e._video_helpers import (
     shows_done,
     text_of,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.e2e.conftest import World
 
@@ -32,14 +32,14 @@ async def test_buttons_work_after_a_restart(world: World) -> None:
     card = await card_of(await send_video(world, prompt="a lighthouse in a storm"))
     job_id = job_id_of(card)
     video = await delivered(world, job_id)
-    await wait_job(world, job_id, JobState.DELIVERED)
+    await wait_state(world, job_id, JobState.DELIVERED)
     syncs = len(world.discord.syncs)
 
     async with restarted(world):
         assert len(world.discord.syncs) == syncs  # same definitions: no second sync
         alice = world.discord.world.user_named("alice")
         rerolled = await card_of(await world.discord.click(video.id, f"wanbot:reroll:{job_id}", user=alice))
-        again = await wait_job(world, job_id_of(rerolled), JobState.DELIVERED)
+        again = await wait_state(world, job_id_of(rerolled), JobState.DELIVERED)
         assert again.params["prompt"] == "a lighthouse in a storm"
         delete = await world.discord.click(video.id, f"wanbot:delete:{job_id}", user=alice)
         assert (await delete.wait_for_edit()).content == "Deleted." and video.deleted
@@ -62,9 +62,9 @@ async def test_a_job_left_rendering_is_delivered_once_by_the_next_bot(tmp_path: 
     async with video_world(tmp_path, comfy={"steps": 8, "step_seconds": 0.15}) as world:
         card = await card_of(await send_video(world))
         job_id = job_id_of(card)
-        await wait_job(world, job_id, JobState.RUNNING)
+        await wait_state(world, job_id, JobState.RUNNING)
         async with restarted(world):  # ComfyUI keeps rendering while no bot follows
-            await wait_job(world, job_id, JobState.DELIVERED, timeout=20)
+            await wait_state(world, job_id, JobState.DELIVERED, timeout=20)
             await world.discord.wait_until(lambda: shows_done(card), what="the new bot's card edit")
         assert len(results_of(world, job_id)) == 1
         assert len(world.comfy.accepted) == 1  # re-attached, not submitted again
@@ -88,7 +88,7 @@ async def test_a_post_made_just_before_a_crash_is_not_made_again(tmp_path: Path)
         assert (await world.services.db.jobs.get(job_id)).state is JobState.FETCHED  # type: ignore[union-attr]
 
         async with restarted(world):
-            job = await wait_job(world, job_id, JobState.DELIVERED)
+            job = await wait_state(world, job_id, JobState.DELIVERED)
             assert job.result_message_id == first.id
         assert len(results_of(world, job_id)) == 1
         assert sum(1 for m in world.discord.messages.values() if m.attachments) == 1

@@ -18,7 +18,7 @@ from tests.e2e._video_helpers import (
     send_video,
     text_of,
     video_world,
-    wait_job,
+    wait_state,
 )
 from tests.fakes.discord import DEFAULT_UPLOAD_LIMIT
 from tests.fakes.media import cached_mp4
@@ -35,7 +35,7 @@ async def test_a_12_mb_video_is_reencoded_under_the_10_mib_limit(tmp_path: Path)
     async with video_world(tmp_path, comfy={"video_path": clip}) as world:
         card = await card_of(await send_video(world))
         result = await delivered(world, job_id_of(card), timeout=60)
-        await wait_job(world, job_id_of(card), JobState.DELIVERED)
+        await wait_state(world, job_id_of(card), JobState.DELIVERED)
         (attachment,) = result.attachments
         assert attachment.size <= DEFAULT_UPLOAD_LIMIT < clip.stat().st_size
         width, height, frames = playable(attachment.data)
@@ -53,7 +53,7 @@ async def test_a_video_that_cannot_fit_gets_a_notice_with_a_link(tmp_path: Path)
         card = await card_of(await send_video(world, locale="zh-CN"))
         job_id = job_id_of(card)
         notice = await delivered(world, job_id, timeout=30)
-        job = await wait_job(world, job_id, JobState.DELIVERED)
+        job = await wait_state(world, job_id, JobState.DELIVERED)
         assert job.result_message_id == notice.id
         assert notice.attachments == [] and notice.pings.users == {world.discord.world.user_named("alice").id}
         assert "无法在保证画质的前提下" in notice.content and f"{url}/job-{job_id}.mp4" in notice.content
@@ -78,7 +78,7 @@ async def test_a_413_from_discord_reencodes_smaller_and_posts(tmp_path: Path) ->
         world.discord.world.guild.upload_limit = 1_000_000
         world.comfy.resume()
         result = await delivered(world, job_id_of(card), timeout=60)
-        await wait_job(world, job_id_of(card), JobState.DELIVERED)
+        await wait_state(world, job_id_of(card), JobState.DELIVERED)
         (attachment,) = result.attachments
         assert attachment.size <= 1_000_000 and playable(attachment.data)
         assert 40005 in world.discord.error_codes()
