@@ -76,6 +76,9 @@ class EventStream:
         self.connected = asyncio.Event()
         self.reconnects = 0  # bumps on every successful (re)connect after the first
         self.queue_remaining: int | None = None
+        # Every message counts: a prompt waiting behind another of ours sees none of its own
+        # events, but this moving proves the backend is alive (see watch.py's stall check).
+        self.messages_seen = 0
         self._subs: dict[str, list[Subscription]] = {}
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -180,6 +183,7 @@ class EventStream:
                 # Binary frames are preview images: not used.
 
     def _on_text(self, text: str) -> None:
+        self.messages_seen += 1
         try:
             raw = json.loads(text)
         except ValueError:

@@ -3,7 +3,9 @@
 The outcome comes from history, never from an event alone: `execution_success` is sent before
 history is written, so completion is "history holds the prompt". A prompt in neither /queue nor
 /history is lost (the server restarted). There is no overall deadline — a slow but healthy job
-must not fail — only a stall detector: no event and no queue movement for `stall_seconds`.
+must not fail — only a stall detector: no event and no queue movement for `stall_seconds`. A
+prompt still waiting in ComfyUI's queue also counts any traffic on the backend's socket as
+life: it may wait behind a long render of ours whose events go to that render's watcher.
 """
 
 from __future__ import annotations
@@ -78,9 +80,11 @@ def _execution_failed(data: dict[str, Any], backend: str) -> ExecutionFailed:
 class _Follower:
     """State of one watch: the last progress and the last sign of life."""
 
-    def __init__(self, client: ComfyClient, prompt_id: str, graph: dict[str, Any], watch: Watch,
-                 on_progress: ProgressCallback | None) -> None:
+    def __init__(self, client: ComfyClient, events: EventStream, prompt_id: str, graph: dict[str, Any],
+                 watch: Watch, on_progress: ProgressCallback | None) -> None:
         self.client = client
+        self.events = events
+        self.messages_seen = events.messages_seen
         self.prompt_id = prompt_id
         self.graph = graph
         self.watch = watch
@@ -168,6 +172,10 @@ class _Follower:
         return None
 
     def check_stall(self) -> None:
+        if self.progress.state == "queued" and self.events.messages_seen != self.messages_seen:
+            # Waiting behind a render whose events we receive (our own prefetch): not stalled.
+            self.messages_seen = self.events.messages_seen
+            self.alive()
         idle = self.watch.clock() - self.last_alive
         if idle > self.watch.stall_seconds:
             raise Stalled(
@@ -193,7 +201,7 @@ async def watch_prompt(
     """
     watch = watch or Watch()
     sub = subscription or events.subscribe(prompt_id)
-    follower = _Follower(client, prompt_id, graph or {}, watch, on_progress)
+    follower = _Follower(client, events, prompt_id, graph or {}, watch, on_progress)
     try:
         return await _follow(follower, events, sub)
     finally:

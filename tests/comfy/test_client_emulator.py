@@ -220,3 +220,18 @@ async def test_unreachable_backend_is_down_with_a_plain_reason() -> None:
         with pytest.raises(BackendDown) as info:
             await backend.client.system_stats()
     assert info.value.reason.startswith("http://127.0.0.1:9 is not answering")
+
+
+async def test_a_prompt_waiting_behind_a_long_render_is_not_called_stalled(rig: Rig) -> None:
+    """Our prefetched prompt waits while our running one takes longer than the stall limit:
+    the running one's events prove the backend is alive, so the waiting one must not stall."""
+    rig.fake.steps, rig.fake.step_seconds = 12, 0.1  # 1.2 s per render, stall limit 0.5 s
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    watch = Watch(stall_seconds=0.5, poll_connected=0.1, poll_disconnected=0.1)
+    async with rig.events.subscription(first) as sub1, rig.events.subscription(second) as sub2:
+        await rig.client.submit(_graph(), prompt_id=first)
+        await rig.client.submit(_graph(), prompt_id=second)
+        done = await asyncio.gather(
+            watch_prompt(rig.client, rig.events, first, watch=watch, subscription=sub1),
+            watch_prompt(rig.client, rig.events, second, watch=watch, subscription=sub2))
+    assert all(entry.succeeded for entry in done)
