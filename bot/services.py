@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from bot.comfy.backend import Backend
+from bot.comfy.capabilities import CombinedNeeds
 from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
@@ -96,7 +97,7 @@ class Services:
 
         metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, not_attached, config=config,
-                                needs=next(iter(templates.values())), metrics=metrics)
+                                needs=CombinedNeeds(templates.values()), metrics=metrics)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
                    backends, dispatcher, session, metrics)
 

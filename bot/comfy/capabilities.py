@@ -17,7 +17,7 @@ from bot.comfy.errors import ComfyError
 from bot.comfy.packs import pack_for
 from bot.comfy.protocol import SystemStats
 
-__all__ = ["ModelNeed", "TemplateNeeds", "BackendReport", "check_backend", "apply_model_aliases"]
+__all__ = ["ModelNeed", "TemplateNeeds", "CombinedNeeds", "BackendReport", "check_backend", "apply_model_aliases"]
 
 
 class ModelNeed(Protocol):
@@ -39,6 +39,23 @@ class TemplateNeeds(Protocol):
 # ComfyUI accepts these legacy folder names as aliases of the modern ones.
 _FOLDER_ALIASES = {"diffusion_models": ("diffusion_models", "unet"), "text_encoders": ("text_encoders", "clip"),
                    "vae": ("vae",)}
+
+
+class CombinedNeeds:
+    """What several templates need together: a backend must run every configured workflow."""
+
+    def __init__(self, templates: Iterable[TemplateNeeds]) -> None:
+        self._templates = list(templates)
+
+    def node_classes(self) -> set[str]:
+        return set().union(*(t.node_classes() for t in self._templates))
+
+    def model_files(self) -> list[ModelNeed]:
+        seen: dict[tuple[str, str], ModelNeed] = {}
+        for template in self._templates:
+            for need in template.model_files():
+                seen.setdefault((need.folder, need.filename), need)
+        return list(seen.values())
 
 
 @dataclass

@@ -295,3 +295,21 @@ def test_websocket_client_id_is_stable_across_restarts(tmp_path: Path) -> None:
     assert first == stable_client_id(load_settings(db_path=tmp_path / "a.db"), "http://gpu1:8188")
     assert first != stable_client_id(settings, "http://gpu2:8188")
     assert first != stable_client_id(load_settings(db_path=tmp_path / "b.db"), "http://gpu1:8188")
+
+
+async def test_with_two_workflows_a_backend_must_run_both(tmp_path: Path) -> None:
+    from bot.services import Services
+    from bot.settings import load_settings
+
+    async with FakeComfyUI() as lacks_native, FakeComfyUI() as complete:
+        lacks_native.models = {**lacks_native.models, "vae": [n for n in lacks_native.models["vae"]
+                                                                if "wan_2.1_vae" not in n]}
+        settings = load_settings(db_path=tmp_path / "w.db", workflow="wan-wrapper,wan-native",
+                                 comfyui_urls=[lacks_native.url, complete.url])
+        services = await Services.open(settings)
+        try:
+            await services.start()
+            usable = [slot.usable for slot in services.dispatcher.slots]
+        finally:
+            await services.close()
+    assert usable == [False, True]
