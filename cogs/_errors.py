@@ -37,6 +37,7 @@ __all__ = [
     "UNEXPECTED",
     "defer_public",
     "describe",
+    "format_mb",
     "discord_code",
     "on_app_command_error",
     "placeholder_replaced",
@@ -112,7 +113,8 @@ _CODES: dict[int, Message] = {
 }
 
 
-def _mb(size: int) -> str:
+def format_mb(size: int) -> str:
+    """Bytes as megabytes (MiB, as Discord counts its limits), one decimal."""
     return f"{size / (1 << 20):.1f}"
 
 
@@ -142,7 +144,7 @@ def describe(exc: BaseException, locale: object | None, *, now: float | None = N
     if isinstance(exc, RequestInvalid):
         return exc.render(locale)
     if isinstance(exc, CannotFit):
-        return TOO_LARGE.render(locale, size_mb=_mb(exc.size), limit_mb=_mb(exc.limit))
+        return TOO_LARGE.render(locale, size_mb=format_mb(exc.size), limit_mb=format_mb(exc.limit))
     if isinstance(exc, discord.HTTPException):
         if exc.status == 429:
             return SLOW_DOWN.render(locale)

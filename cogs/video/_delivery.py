@@ -30,7 +30,7 @@ import discord
 
 from bot.delivery.fit import CannotFit, fit_to_limit
 from bot.jobs.dispatcher import DeliveryFailed
-from cogs._errors import discord_code, token_is_dead
+from cogs._errors import discord_code, format_mb, token_is_dead
 from cogs.video import _messages as text
 from cogs.video._buttons import Action, custom_id, result_buttons
 from cogs.video._card import result_embed
@@ -94,10 +94,6 @@ def _custom_ids(components: list[Any]) -> Iterator[str]:
         if value:
             yield value
         yield from _custom_ids(list(getattr(component, "children", []) or []))
-
-
-def _mb(size: int) -> str:
-    return f"{size / (1 << 20):.1f}"
 
 
 class VideoDelivery:
@@ -206,7 +202,7 @@ class VideoDelivery:
     def _video_post(self, job: JobRecord, upload: _Upload, limit: int) -> _Post:
         note = None
         if upload.reencoded:
-            note = text.REENCODED.render(job.locale, limit_mb=_mb(limit), width=upload.width, height=upload.height)
+            note = text.REENCODED.render(job.locale, limit_mb=format_mb(limit), width=upload.width, height=upload.height)
         content = text.RESULT.render(job.locale, mention=f"<@{job.user_id}>", job_id=job.id)
         embed = result_embed(job, note=note, show_workflow=len(self.services.templates) > 1)
         return _Post(content, embed, upload.path, f"wanbot-{job.id}.mp4")
@@ -222,7 +218,7 @@ class VideoDelivery:
                else text.TOO_LARGE_ASK.render(job.locale, name=name))
         log.warning("video cannot fit the upload limit (%s); kept as %s", exc, kept)
         content = text.TOO_LARGE_NOTICE.render(job.locale, mention=f"<@{job.user_id}>", job_id=job.id,
-                                               size_mb=_mb(exc.size), limit_mb=_mb(exc.limit), how=how)
+                                               size_mb=format_mb(exc.size), limit_mb=format_mb(exc.limit), how=how)
         return await self._post(job, _Post(content, result_embed(job), dm_content=content))
 
     # -- posting ----------------------------------------------------------------------------
