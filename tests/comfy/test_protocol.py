@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.comfy.protocol import HistoryEntry, QueueSnapshot
-from tests.paths import capture
+from tests.fakes.comfyui import capture
 
 
 def _entry(job: str) -> HistoryEntry:

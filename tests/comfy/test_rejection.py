@@ -6,7 +6,7 @@ import pytest
 
 from bot.comfy.errors import ValidationFailed
 from bot.comfy.rejection import rejection_from_body
-from tests.paths import capture
+from tests.fakes.comfyui import capture
 
 BACKEND = "http://gpu1:8188"
 

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.comfyui import FakeComfyUI, shared_dir
+from tests.fakes.comfyui import FakeComfyUI, captures_dir
 from tests.fakes.comfyui._catalog import capture
 from tests.fakes.comfyui._executor import execution_order
 
@@ -46,7 +46,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def workflow(name: str) -> dict[str, Any]:
-    return json.loads((shared_dir() / "workflows" / name).read_text(encoding="utf-8"))
+    return json.loads((captures_dir() / "workflows" / name).read_text(encoding="utf-8"))
 
 
 def vhs_graph() -> dict[str, Any]:
@@ -64,7 +64,7 @@ def seed_graph() -> dict[str, Any]:
 
 def trace(job: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(header line, websocket messages) of one captured job."""
-    lines = [json.loads(line) for line in (shared_dir() / "ws_trace.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (captures_dir() / "ws_trace.jsonl").read_text().splitlines()]
     header = next(line for line in lines if line.get("job") == job and "post_response" in line)
     return header, [line["msg"] for line in lines if line.get("job") == job and "msg" in line]
 

@@ -1,5 +1,5 @@
 """A ComfyUI 0.8.0 emulator for the project's tests: real HTTP and a real websocket on
-127.0.0.1, behaving like the genuine server captured in shared/data/comfyui/.
+127.0.0.1, behaving like the genuine server captured in `captures/`.
 
 Owns: the wire behaviour the bot's ComfyUI client depends on (routes, status codes, JSON
 shapes, validation errors, the websocket event sequence and its ordering trap, history and
@@ -57,7 +57,7 @@ Behaviour worth knowing (all from the captures or ComfyUI's source):
 - restart() forgets queue, history and the prompt counter (`number` starts at 0 again).
 """
 
-from tests.fakes.comfyui._catalog import captured_object_info, default_models, shared_dir
+from tests.fakes.comfyui._catalog import capture, captured_object_info, captures_dir, default_models
 from tests.fakes.comfyui._fake import FakeComfyUI
 from tests.fakes.comfyui._hub import Emitted
 from tests.fakes.comfyui._middleware import RecordedRequest
@@ -68,7 +68,8 @@ __all__ = [
     "FakeComfyUI",
     "QueueItem",
     "RecordedRequest",
+    "capture",
     "captured_object_info",
+    "captures_dir",
     "default_models",
-    "shared_dir",
 ]

@@ -1,6 +1,7 @@
 """What the emulated server has installed: node definitions (object_info) and model files.
 
-Owns: finding the shared captures, loading the captured object_info, the default model set,
+Owns: the captures (recorded from a real ComfyUI 0.8.0 server, kept in `captures/` beside
+this module), loading the captured object_info, the default model set,
 and rewriting each model-file combo so /object_info, /models and validation agree on one
 installed-model set (the way a real server lists what is in its models/ folders).
 """
@@ -22,7 +23,7 @@ __all__ = [
     "captured_object_info",
     "default_models",
     "install_models",
-    "shared_dir",
+    "captures_dir",
 ]
 
 # (class_type, input name) -> models folder it lists. The WanVideoWrapper T5 loader lists
@@ -68,15 +69,9 @@ REFERENCE_MODELS: dict[str, list[str]] = {
 }
 
 
-@cache
-def shared_dir() -> Path:
-    """`shared/data/comfyui`, found by walking up from this file (shared/ sits beside the repo)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        for candidate in (parent / "shared" / "data" / "comfyui", parent / "data" / "comfyui"):
-            if (candidate / "object_info_subset.json").is_file():
-                return candidate
-    raise FileNotFoundError(f"shared/data/comfyui not found above {here}")
+def captures_dir() -> Path:
+    """The recorded captures of a real ComfyUI 0.8.0 server (see `captures/README.md`)."""
+    return Path(__file__).resolve().parent / "captures"
 
 
 def _repo_root() -> Path:
@@ -86,7 +81,7 @@ def _repo_root() -> Path:
 
 @cache
 def _capture_text(name: str) -> str:
-    return (shared_dir() / name).read_text(encoding="utf-8")
+    return (captures_dir() / name).read_text(encoding="utf-8")
 
 
 def capture(name: str) -> Any:
@@ -101,7 +96,7 @@ def captured_object_info() -> dict[str, Any]:
 
 def _graphs() -> Iterable[dict[str, Any]]:
     """API graphs the project ships or the captures ran: their model files are 'installed'."""
-    for path in sorted((shared_dir() / "workflows").glob("*.json")):
+    for path in sorted((captures_dir() / "workflows").glob("*.json")):
         yield json.loads(path.read_text(encoding="utf-8"))
     for path in sorted((_repo_root() / "bot" / "workflows" / "builtin").glob("*.json")):
         try:
