@@ -52,7 +52,8 @@ class BackendLine:
 @dataclass(frozen=True)
 class QueueSnapshot:
     """Everything one `/queue` answer shows, read at `now`. `queued`, `rendering` and
-    `backends` come from one read of the store: the jobs on the lines are the ones counted."""
+    `backends` come from one read of the store: the jobs on the lines are the ones counted
+    (bar a job left on a backend no longer configured, which the next start requeues)."""
 
     queued: int
     rendering: int  # submitted or running, all guilds
