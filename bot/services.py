@@ -9,6 +9,7 @@ wiring. Delivery and the status-card observer are attached later by whoever can 
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from bot.comfy.capabilities import CombinedNeeds
 from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
+from bot.jobs.reads import JobReads
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.workflows import Template, load_template
@@ -65,6 +67,11 @@ class Services:
     @property
     def default_template(self) -> Template:
         return next(iter(self.templates.values()))
+
+    @functools.cached_property
+    def reads(self) -> JobReads:
+        """Everything the cogs read about jobs, the queue and the backends."""
+        return JobReads(self.db, self.scheduler, self.dispatcher, self.backends, self.clock)
 
     @classmethod
     async def open(cls, settings: Settings, *, clock: Clock | None = None,

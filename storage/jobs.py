@@ -9,6 +9,7 @@ scheduler's rule (bot/jobs/scheduler.py); this module only stores and orders by 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import fields, replace
 from typing import Any
@@ -35,6 +36,8 @@ _COLUMN_LIST = ", ".join(_COLUMNS)
 _PARAMS_AT = _COLUMNS.index("params")
 _STATE_AT = _COLUMNS.index("state")
 _STATES = {state.value: state for state in JobState}
+# The summary's columns: a count per state, queued users, queued cost, oldest queued; a job.
+_SUMMARY_JOB_AT = len(_STATES) + 3
 # RETURNING hands back integral REALs as ints; keep the record's types stable.
 _TIME_AT = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
 
@@ -63,6 +66,34 @@ _PURGEABLE_IN = "'queued', 'submitted', 'running'"
 _BY_QUEUE = "INDEXED BY jobs_queue"
 _BY_USER_QUEUE = "INDEXED BY jobs_user_queue"
 
+_IN_FLIGHT_IN = "'submitted', 'running'"
+_QUEUED_TOTALS = (
+    f"SELECT count(*), coalesce(sum(cost), 0) AS cost, min(id) AS first FROM jobs {_BY_QUEUE} "
+    "WHERE state = 'queued'"
+)
+
+
+def _summary_sql() -> str:
+    """The whole queue at a glance in one statement, so that SQLite answers it from one
+    snapshot: the counts by state and the rows of the jobs on a backend always agree (as
+    separate reads, a job claimed in between was counted as neither queued nor rendering
+    yet listed on its backend). ?1 = since. One row per job on a backend (or one row of
+    NULL job columns when none is), each carrying the same counts in front."""
+    counts = ", ".join(
+        f"(SELECT count(*) FROM jobs WHERE state = '{state.value}'"
+        f"{'' if state in ACTIVE_STATES else ' AND updated_at >= ?1'})"
+        for state in JobState
+    )
+    jobs = ", ".join(f"j.{column}" for column in _COLUMNS)
+    return (
+        f"SELECT {counts}, "
+        f"(SELECT count(DISTINCT user_id) FROM jobs {_BY_USER_QUEUE} WHERE state = 'queued'), "
+        "t.cost, (SELECT created_at FROM jobs WHERE id = t.first), "
+        f"{jobs} FROM ({_QUEUED_TOTALS}) AS t "
+        f"LEFT JOIN jobs AS j ON j.state IN ({_IN_FLIGHT_IN}) ORDER BY j.id"
+    )
+
+
 # The statements on a hot path, by name; tests/storage checks that each one uses an index.
 HOT_QUERIES: dict[str, str] = {
     "next_queued": f"SELECT {_COLUMN_LIST} FROM jobs {_BY_QUEUE} WHERE state = 'queued' "
@@ -85,16 +116,8 @@ HOT_QUERIES: dict[str, str] = {
     f"WHERE guild_id = ? AND user_id = ? AND state = 'queued' ORDER BY {_QUEUE_ORDER}",
     "unfinished": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({ACTIVE_IN}) ORDER BY id",
     "by_prompt_id": f"SELECT {_COLUMN_LIST} FROM jobs WHERE prompt_id = ?",
-    "queued_users": f"SELECT count(DISTINCT user_id) FROM jobs {_BY_USER_QUEUE} "
-    "WHERE state = 'queued'",
-    "queued_totals": f"SELECT count(*), coalesce(sum(cost), 0), min(id) FROM jobs {_BY_QUEUE} "
-    "WHERE state = 'queued'",
-    "finished_since": "SELECT state, count(*) FROM jobs "
-    "WHERE state IN ('delivered', 'failed', 'cancelled') AND updated_at >= ? GROUP BY state",
-    "active_counts": f"SELECT state, count(*) FROM jobs WHERE state IN ({ACTIVE_IN}) "
-    "GROUP BY state",
-    "in_flight_by_backend": "SELECT backend, count(*) FROM jobs "
-    "WHERE state IN ('submitted', 'running') GROUP BY backend",
+    "queued_totals": _QUEUED_TOTALS,
+    "summary": _summary_sql(),
 }
 
 
@@ -298,28 +321,20 @@ class SqliteJobStore:
         return [_record(row) for row in await self._db.read(HOT_QUERIES["unfinished"])]
 
     async def summary(self, since: float) -> QueueSummary:
-        by_state = {state: 0 for state in JobState}
-        for state, count in await self._db.read(HOT_QUERIES["active_counts"]):
-            by_state[_STATES[state]] = int(count)
-        for state, count in await self._db.read(HOT_QUERIES["finished_since"], (since,)):
-            by_state[_STATES[state]] = int(count)
-        by_backend = {
-            str(backend): int(count)
-            for backend, count in await self._db.read(HOT_QUERIES["in_flight_by_backend"])
-        }
-        users = await self._db.read_one(HOT_QUERIES["queued_users"])
-        totals = await self._db.read_one(HOT_QUERIES["queued_totals"])
-        oldest = None
-        if totals and totals[2] is not None:
-            row = await self._db.read_one("SELECT created_at FROM jobs WHERE id = ?", (totals[2],))
-            oldest = float(row[0]) if row else None
+        rows = await self._db.read(HOT_QUERIES["summary"], (since,))
+        head = rows[0]  # the anchor (`t`) always yields one row
+        *counts, users, cost, oldest = head[:_SUMMARY_JOB_AT]
+        in_flight = tuple(
+            _record(row[_SUMMARY_JOB_AT:]) for row in rows if row[_SUMMARY_JOB_AT] is not None
+        )
         return QueueSummary(
-            by_state=by_state,
-            by_backend=by_backend,
-            queued_users=int(users[0]) if users else 0,
-            oldest_queued_at=oldest,
-            queued_cost=int(totals[1]) if totals else 0,
+            by_state=dict(zip(JobState, map(int, counts), strict=True)),
+            by_backend=dict(Counter(str(job.backend) for job in in_flight)),
+            queued_users=int(users),
+            oldest_queued_at=None if oldest is None else float(oldest),
+            queued_cost=int(cost),
             since=since,
+            in_flight=in_flight,
         )
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int) -> list[JobRecord]:

@@ -167,6 +167,8 @@ class QueueSummary:
     oldest_queued_at: float | None
     queued_cost: int
     since: float
+    # The submitted and running jobs themselves, by id, read together with the counts.
+    in_flight: tuple[JobRecord, ...] = ()
 
 
 @dataclass(frozen=True)

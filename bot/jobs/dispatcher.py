@@ -44,7 +44,7 @@ from bot.ops.metrics import Metrics
 from storage.interface import Store
 from storage.records import JobRecord, JobState
 
-__all__ = ["Dispatcher", "DispatchConfig", "JobObserver", "Deliver", "DeliveryFailed", "GraphBuilder"]
+__all__ = ["BackendView", "Dispatcher", "DispatchConfig", "JobObserver", "Deliver", "DeliveryFailed", "GraphBuilder"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ class DispatchConfig:
     delivery_backoff: float = 1.0
     watch: Watch = field(default_factory=Watch)
     clock: Callable[[], float] = time.time
+
+
+@dataclass(frozen=True)
+class BackendView:
+    """One backend as readers see it: its health and the jobs on it now, in claim order."""
+
+    name: str
+    up: bool
+    usable: bool
+    job_ids: tuple[int, ...]
 
 
 @dataclass
@@ -502,6 +512,18 @@ class Dispatcher:
         with contextlib.suppress(ComfyError):
             for prompt_id in stale:
                 await slot.backend.client.cancel(prompt_id)
+
+    # ----------------------------------------------------------------- reads
+
+    def backend_views(self) -> list[BackendView]:
+        """Every backend with its health and the jobs on it now."""
+        # A slot's jobs are a set: sorted by id they only approximate claim order (the fair
+        # pick may claim a newer job first), so readers must not rely on the order alone.
+        return [BackendView(s.name, s.up, s.usable, tuple(sorted(s.jobs))) for s in self.slots]
+
+    def progress_of(self, job_id: int) -> Progress | None:
+        """What ComfyUI last reported for a job on a backend (None before its first event)."""
+        return self.progress.get(job_id)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -1,7 +1,8 @@
 """Who asks for a video and what they ask for, as the job layer sees it (no Discord types).
 
-`JobState`, `JobRecord` and the transition table live in `storage.records` because the store
-enforces them; they are re-exported here so callers in `bot/` and `cogs/` import one place.
+`JobState`, `JobRecord`, the transition table and the state groups live in `storage.records`
+because the store enforces them; they are re-exported here so callers in `bot/` and `cogs/`
+import one place.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage import ACTIVE_STATES, TRANSITIONS, JobRecord, JobState
+from storage import ACTIVE_STATES, FINISHED_STATES, TRANSITIONS, JobRecord, JobState
 
 __all__ = [
     "Requester",
@@ -19,6 +20,7 @@ __all__ = [
     "JobRecord",
     "TRANSITIONS",
     "ACTIVE_STATES",
+    "FINISHED_STATES",
     "job_cost",
     "COST_DEFAULTS",
 ]

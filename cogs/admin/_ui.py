@@ -15,11 +15,10 @@ import discord
 
 from bot.comfy.capabilities import BackendReport
 from bot.i18n import Message
-from bot.jobs import Limits
+from bot.jobs import AuditEntry, GuildSettings, Limits
 from bot.jobs.limits import LIMIT_FIELDS
-from cogs.queue.describe import escape_text, job_label, progress_text
-from cogs.queue.reads import BackendLine
-from storage import AuditEntry, GuildSettings
+from bot.jobs.reads import BackendLine
+from cogs._job_text import escape_text, job_label, progress_text
 
 __all__ = [
     "DRAINED",

@@ -18,10 +18,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.jobs import JobState, LimitsError
+from bot.jobs import GuildSettings, LimitsError
 from bot.services import Services
 from cogs._i18n import loc
 from cogs._permissions import is_moderator
+from cogs._replies import answer, refuse
 from cogs.admin import _ui as ui
 from cogs.admin._edits import (
     add_channel,
@@ -30,9 +31,6 @@ from cogs.admin._edits import (
     remove_channel,
     remove_words,
 )
-from cogs.queue.reads import backend_lines
-from cogs.queue.replies import answer, refuse
-from storage import GuildSettings
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -43,10 +41,6 @@ _ON_OFF = [
     app_commands.Choice(name=loc("on", zh="开启"), value="on"),
     app_commands.Choice(name=loc("off", zh="关闭"), value="off"),
 ]
-
-
-# What a drain waits for (as `QueueAdmin.is_drained` counts it): on a backend or being posted.
-_UNTIL_DRAINED = (JobState.SUBMITTED, JobState.RUNNING, JobState.FETCHED)
 
 
 def _guild_id(interaction: discord.Interaction) -> int:
@@ -86,7 +80,7 @@ class AdminCog(commands.Cog):
         return False
 
     async def _settings(self, interaction: discord.Interaction) -> GuildSettings:
-        return await self.services.db.guilds.get(_guild_id(interaction))
+        return await self.services.reads.guild_settings(_guild_id(interaction))
 
     # ------------------------------------------------------------------------- the queue
 
@@ -126,8 +120,7 @@ class AdminCog(commands.Cog):
         if await admin.is_drained():
             await answer(interaction, ui.DRAINED.render(locale))
             return
-        by_state = (await self.services.scheduler.summary()).by_state
-        busy = sum(by_state.get(state, 0) for state in _UNTIL_DRAINED)
+        busy = await self.services.reads.until_drained()
         await answer(interaction, ui.DRAINING.render(locale, rendering=busy))
 
     @wanbot.command(name=loc("purge", zh="清除"),
@@ -274,7 +267,7 @@ class AdminCog(commands.Cog):
     async def backends(self, interaction: discord.Interaction) -> None:
         if not await self._allowed(interaction):
             return
-        lines = await backend_lines(self.services)
+        lines = await self.services.reads.backends()
         await answer(interaction, embed=ui.backends_embed(lines, _guild_id(interaction), interaction.locale))
 
     @wanbot.command(name=loc("audit", zh="审计"),
@@ -284,8 +277,5 @@ class AdminCog(commands.Cog):
     async def audit(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 25] = 10) -> None:
         if not await self._allowed(interaction):
             return
-        log = self.services.db.audit
-        # Drains are queue-wide (no guild), but they matter to every server's moderators.
-        entries = [*await log.recent(_guild_id(interaction), count), *await log.recent(None, count)]
-        entries.sort(key=lambda entry: entry.id or 0, reverse=True)
-        await answer(interaction, embed=ui.audit_embed(entries[:count], interaction.locale))
+        entries = await self.services.reads.audit(_guild_id(interaction), count)
+        await answer(interaction, embed=ui.audit_embed(entries, interaction.locale))

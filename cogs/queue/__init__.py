@@ -1,8 +1,8 @@
 """The queue feature: `/queue`, `/cancel` and `/history` (see `cog.py`).
 
-Modules: `cog` (the commands), `_ui` (their embeds and sentences), and three the admin feature
-shares: `reads` (what the views read, backends included), `describe` (how a job is described)
-and `replies` (how a command answers).
+Modules: `cog` (the commands) and `_ui` (their embeds and sentences). What they read is
+`bot.jobs.reads`; how a job is described (`cogs._job_text`) and how a command answers
+(`cogs._replies`) are shared with the admin feature.
 """
 
 from __future__ import annotations

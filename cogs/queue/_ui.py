@@ -1,6 +1,6 @@
 """The queue feature's embeds and sentences: `/queue`, `/history`, `/cancel`'s choices.
 
-Pure rendering: each function takes records already read (see `reads`) and a locale and
+Pure rendering: each function takes records already read (`bot.jobs.reads`) and a locale and
 returns an embed or a string, so the look can change without touching the cog.
 """
 
@@ -12,8 +12,9 @@ import discord
 
 from bot.i18n import Message
 from bot.jobs import JobPlace, JobRecord
+from bot.jobs.reads import BackendLine, QueueSnapshot
 from bot.jobs.refusal import format_wait
-from cogs.queue.describe import (
+from cogs._job_text import (
     job_label,
     jump_url,
     params_text,
@@ -21,7 +22,6 @@ from cogs.queue.describe import (
     prompt_excerpt,
     state_name,
 )
-from cogs.queue.reads import BackendLine, QueueSnapshot
 
 __all__ = [
     "NO_JOB_TO_CANCEL",

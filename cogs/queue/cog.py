@@ -1,9 +1,9 @@
 """`/queue`, `/cancel` and `/history`: the member's view of the queue and of their own jobs.
 
-The cog parses options, asks `bot/` (scheduler, dispatcher) and renders with `_ui`; who may
-cancel what is the scheduler's rule (owner or moderator), moderator status is
-`cogs._permissions`. Every answer is ephemeral (it is about the caller's own jobs and would
-only clutter the channel) and mentions nobody.
+The cog parses options, asks `bot/` (reads through `bot.jobs.reads`, cancels through the
+dispatcher) and renders with `_ui`; who may cancel what is the scheduler's rule (owner or
+moderator), moderator status is `cogs._permissions`. Every answer is ephemeral (it is about
+the caller's own jobs and would only clutter the channel) and mentions nobody.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ from bot.jobs.scheduler import CANCEL_MESSAGES
 from bot.services import Services
 from cogs._i18n import loc
 from cogs._permissions import is_moderator
+from cogs._replies import answer, refuse
 from cogs.queue._ui import (
     NO_JOB_TO_CANCEL,
     cancel_choice_name,
     history_embed,
     queue_embed,
 )
-from cogs.queue.reads import cancel_candidates, latest_cancellable, queue_snapshot
-from cogs.queue.replies import answer, refuse
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -61,7 +60,7 @@ class QueueCog(commands.Cog):
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
         guild_id = _guild_id(interaction)
-        snapshot = await queue_snapshot(self.services, guild_id, interaction.user.id)
+        snapshot = await self.services.reads.queue(guild_id, interaction.user.id)
         await answer(interaction, embed=queue_embed(snapshot, guild_id, interaction.locale))
 
     # ------------------------------------------------------------------------- /cancel
@@ -95,8 +94,8 @@ class QueueCog(commands.Cog):
         """The job named (None if it does not exist or is another server's and not the
         caller's: no hint that it exists), or the caller's latest cancellable one."""
         if job_id is None:
-            return await latest_cancellable(self.services, guild_id, user_id)
-        record = await self.services.db.jobs.get(job_id)
+            return await self.services.reads.latest_cancellable(guild_id, user_id)
+        record = await self.services.reads.job(job_id)
         if record is None or (record.guild_id != guild_id and record.user_id != user_id):
             return None
         return record
@@ -105,7 +104,8 @@ class QueueCog(commands.Cog):
     async def _cancel_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
         """The caller's cancellable jobs; a moderator sees every one of the server's."""
         everyone = self._moderator(interaction)
-        jobs = await cancel_candidates(self.services, _guild_id(interaction), interaction.user.id, everyone=everyone)
+        jobs = await self.services.reads.cancel_candidates(_guild_id(interaction), interaction.user.id,
+                                                           everyone=everyone)
         typed = str(current or "").strip().lstrip("#").casefold()
         choices = []
         for job in jobs:
@@ -127,5 +127,5 @@ class QueueCog(commands.Cog):
     @app_commands.describe(count=loc("How many to show (1-10, default 5)", zh="显示几个（1-10，默认 5）"))
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10] = 5) -> None:
-        jobs = await self.services.db.jobs.recent_for_user(_guild_id(interaction), interaction.user.id, count)
+        jobs = await self.services.reads.history(_guild_id(interaction), interaction.user.id, count)
         await answer(interaction, embed=history_embed(jobs, interaction.locale))

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.jobs import JobRecord, JobState
 from cogs.video import _messages as text
-from storage import JobRecord, JobState
 
 __all__ = ["COG_NAME", "Action", "ButtonHandler", "JobButton", "card_buttons", "custom_id", "result_buttons"]
 

@@ -15,10 +15,9 @@ import discord
 
 from bot.comfy.watch import Progress
 from bot.i18n import Message
-from bot.jobs import JobPlace
+from bot.jobs import JobPlace, JobRecord, JobState
 from bot.jobs.refusal import format_wait
 from cogs.video import _messages as text
-from storage import JobRecord, JobState
 
 __all__ = ["BAR_CELLS", "card_embed", "jump_url", "result_embed", "safe_text", "settings_line"]
 

@@ -29,12 +29,12 @@ import aiohttp
 import discord
 
 from bot.delivery.fit import CannotFit, fit_to_limit
+from bot.jobs import JobRecord
 from bot.jobs.dispatcher import DeliveryFailed
 from cogs._errors import discord_code, format_mb, token_is_dead
 from cogs.video import _messages as text
 from cogs.video._buttons import Action, custom_id, result_buttons
 from cogs.video._card import result_embed
-from storage import JobRecord
 
 if TYPE_CHECKING:
     from bot.app import WanBot

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.comfy.watch import Progress
+from bot.jobs import FINISHED_STATES, JobRecord, JobState
 from bot.jobs.dispatcher import JobObserver
 from bot.logs import job_context
 from bot.workflows import WAN_NEGATIVE_PROMPT
 from cogs._errors import NO_MENTIONS, discord_code, token_is_dead
 from cogs.video._buttons import card_buttons
 from cogs.video._card import card_embed
-from storage import FINISHED_STATES, JobRecord, JobState
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -96,7 +96,7 @@ class StatusCards(JobObserver):
         while its token lives. The id is stored before the edit: a restart right after it
         must still find the card."""
         if message_id is not None:
-            await self.services.db.jobs.set_status_message(job.id, message_id)
+            await self.services.reads.set_status_message(job.id, message_id)
         card = self._cards.setdefault(job.id, _Card(job, message_id=message_id))
         card.interaction = interaction
         card.token_deadline = self.clock() + TOKEN_LIFETIME
@@ -190,8 +190,9 @@ class StatusCards(JobObserver):
         edit, a queue refresh): for an unfinished job the store's answer wins."""
         job, progress, place = card.job, card.progress, None
         if job.state in _SHOWS_PLACE:
-            place = await self.services.scheduler.place(job.id)
-            current = place.job if place is not None else await self.services.db.jobs.get(job.id)
+            detail = await self.services.reads.detail(job.id)
+            place = detail.place if detail is not None else None
+            current = detail.job if detail is not None else None
             if current is not None and current.state is not job.state:
                 job, progress = current, None  # it moved on: show where it is now
                 card.job, card.final = job, job.state in FINISHED_STATES
@@ -231,7 +232,7 @@ class StatusCards(JobObserver):
             return False
         if card.message_id is None:
             card.message_id = message.id
-            await self.services.db.jobs.set_status_message(card.job.id, message.id)
+            await self.services.reads.set_status_message(card.job.id, message.id)
         return True
 
     async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> None:

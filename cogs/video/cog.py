@@ -154,7 +154,7 @@ class VideoCog(commands.Cog, name=COG_NAME):
 
     async def _delete(self, interaction: discord.Interaction, job_id: int) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self.services.db.jobs.get(job_id)
+        job = await self.services.reads.job(job_id)
         owner = job is not None and job.user_id == interaction.user.id
         if not owner and not self._is_moderator(interaction):
             answer = text.DELETE_NOT_ALLOWED.render(interaction.locale, job_id=job_id)
@@ -167,7 +167,7 @@ class VideoCog(commands.Cog, name=COG_NAME):
 
     async def _again(self, interaction: discord.Interaction, job_id: int, *, new_seed: bool) -> None:
         placeholder = await defer_public(interaction)  # before the database read: the clock runs
-        source = await self.services.db.jobs.get(job_id)
+        source = await self.services.reads.job(job_id)
         if source is None:
             await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
             return

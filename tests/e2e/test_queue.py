@@ -3,9 +3,12 @@ videos, in English and Chinese, ephemeral and pinging nobody."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
-from bot.jobs import JobRequest, JobState, Requester
+from bot.jobs import JobRecord, JobRequest, JobState, Requester
 from tests.e2e._queue_helpers import (
     SLOW_STEP,
     Deliveries,
@@ -91,6 +94,36 @@ async def test_queue_shows_paused_and_draining(
     handle = await world.discord.slash("queue", locale=locale)
     text = embed_text(await answer_of(handle))
     assert paused in text and draining in text
+
+
+async def test_queue_counts_and_servers_agree_when_a_job_starts_while_reading(
+    world: World, deliveries: Deliveries, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job queued and started on the GPU right after `/queue` read the queue's counts: the
+    answer must not say "0 rendering" above a server line rendering that job (it did: the
+    counts and the server lines were two reads)."""
+    world.comfy.step_seconds = SLOW_STEP  # the late job stays running until the test ends
+    alice = world.discord.world.user_named("alice")
+    read_counts = world.services.db.jobs.summary
+    started: list[JobRecord] = []
+
+    async def counts_then_a_job_starts(*args: Any, **kwargs: Any) -> Any:
+        counts = await read_counts(*args, **kwargs)
+        if not started:
+            job = await submit(world, alice, "late clip")
+            started.append(await wait_state(world, job.id, JobState.RUNNING))
+        return counts
+
+    monkeypatch.setattr(world.services.db.jobs, "summary", counts_then_a_job_starts)
+    message = await answer_of(await world.discord.slash("queue", user=alice))
+
+    assert started, "the job was meant to start between the reads"
+    embed = message.embeds[0]
+    counts = re.search(r"\*\*(\d+)\*\* waiting · \*\*(\d+)\*\* rendering", embed["description"])
+    assert counts is not None
+    servers = embed["fields"][0]["value"]
+    on_servers = servers.count("**#") + sum(int(n) for n in re.findall(r"\+(\d+) waiting on it", servers))
+    assert int(counts[2]) == on_servers, f"{embed['description']!r} vs {servers!r}"
 
 
 async def test_queue_does_not_show_another_servers_prompt(world: World, deliveries: Deliveries) -> None:

@@ -95,8 +95,16 @@ async def test_summary(db: Database) -> None:
     assert summary.by_state[JobState.RUNNING] == 1
     assert summary.by_state[JobState.CANCELLED] == 1
     assert summary.by_backend == {"gpu-a": 1, "gpu-b": 1}
+    assert [(job.id, job.state, job.backend) for job in summary.in_flight] == [
+        (jobs[0].id, JobState.SUBMITTED, "gpu-a"), (jobs[1].id, JobState.RUNNING, "gpu-b")]
     assert (summary.queued_users, summary.queued_cost, summary.oldest_queued_at) == (1, 13, T0 + 10)
     assert (await db.jobs.summary(since=T0 + 30)).by_state[JobState.CANCELLED] == 0
+
+
+async def test_summary_of_an_empty_queue(db: Database) -> None:
+    summary = await db.jobs.summary(since=T0)
+    assert set(summary.by_state.values()) == {0} and summary.by_backend == {} and summary.in_flight == ()
+    assert (summary.queued_users, summary.queued_cost, summary.oldest_queued_at) == (0, 0, None)
 
 
 async def test_recent_for_user_is_newest_first(db: Database) -> None:

@@ -1,9 +1,9 @@
 """How one job is described to people, in both languages: its label, state, parameters,
 progress and the link to its result.
 
-Owns the wording shared by `/queue`, `/cancel`, `/history` and the admin views (which import
-this module; it is public for that reason). Member text (the prompt) is always escaped here,
-after truncation, so an embed can never render a member's markdown or mentions.
+Owns the wording shared by the queue feature (`/queue`, `/cancel`, `/history`) and the admin
+views (`/wanbot backends`). Member text (the prompt) is always escaped here, after truncation,
+so an embed can never render a member's markdown or mentions.
 """
 
 from __future__ import annotations

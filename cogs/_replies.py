@@ -3,7 +3,7 @@
 `answer` sends a command's result; `refuse` a refusal the member can act on, through
 `cogs._errors.reply_error` (the one place that sends error text). Exceptions are not handled
 here: the tree-wide hook `cogs._errors.on_app_command_error` explains the expected ones and
-logs the rest. Public because the admin feature answers the same way.
+logs the rest. Shared by the queue and admin features, which answer the same way.
 """
 
 from __future__ import annotations
