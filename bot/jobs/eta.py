@@ -26,6 +26,9 @@ __all__ = ["Eta", "EtaModel", "DEFAULT_SECONDS_PER_UNIT"]
 
 # Before any run is seen: about four minutes for the default 832x480x81, 15-step clip.
 DEFAULT_SECONDS_PER_UNIT = 240.0 / job_cost(COST_DEFAULTS)
+# A run the clock saw take no time (a cached result, a coarse clock) must not make a backend
+# infinitely fast: the estimate divides by the rate. This is ~1 ms for the default clip.
+MIN_SECONDS_PER_UNIT = DEFAULT_SECONDS_PER_UNIT / 240_000
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class EtaModel:
         if not samples:
             return self._default
         total_cost = sum(sample.cost for sample in samples)
-        return sum(sample.seconds for sample in samples) / total_cost
+        return max(MIN_SECONDS_PER_UNIT, sum(sample.seconds for sample in samples) / total_cost)
 
     def remaining_seconds(self, job: JobRecord, now: float) -> float:
         """How long an in-flight job still needs on its backend (0 if overdue)."""

@@ -91,3 +91,17 @@ async def test_runs_recorded_by_someone_else_show_up_after_the_refresh_age(jobs:
     jobs.clock.advance(30)
     await jobs.eta.refresh(["gpu-a"])
     assert jobs.eta.seconds_per_unit("gpu-a") == pytest.approx(0.005)
+
+
+async def test_runs_that_took_no_measurable_time_never_break_the_estimate(
+    db_path: Path, clock: ManualClock
+) -> None:
+    """A run the clock saw take 0 s (a cached result, a coarse clock) must not make the
+    backend infinitely fast: estimates stay finite instead of dividing by zero."""
+    async with await Database.open(db_path) as db:
+        eta = EtaModel(db.runs, clock)
+        await eta.observe("gpu", 100, 0.0)
+        now = clock.now()
+        estimate = eta.estimate(["gpu"], [_running("gpu", 900, now)], cost_ahead=500, own_cost=100)
+        assert estimate is not None
+        assert now <= estimate.starts_at <= estimate.done_at < now + 60
