@@ -2,7 +2,7 @@
 
 Order of work for one job:
 1. Was it perhaps posted already? A job this process fetched and has not tried to post yet
-   cannot have been; otherwise (a retry, or a job fetched before a restart) the channel's
+   (`bot.delivery.attempts` remembers recent tries, boundedly) cannot have been; otherwise (a retry, or a job fetched before a restart) the channel's
    messages since the card are searched, newest first and however many pages that takes (up
    to `_SEARCHED` messages), for the job marker (the Delete button's custom_id), and the
    earlier post is returned instead of posting twice.
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
+from bot.delivery.attempts import PostAttempts
 from bot.delivery.fit import CannotFit, fit_to_limit
 from bot.jobs.dispatcher import DeliveryFailed
 from cogs._errors import discord_code, format_mb, token_is_dead
@@ -120,7 +121,7 @@ class VideoDelivery:
         self.services = bot.services
         self.cards = cards
         self.started_at = started_at  # epoch, on the services' clock
-        self._attempted: set[int] = set()
+        self.attempts = PostAttempts(self.services.clock.now)
 
     async def __call__(self, job: JobRecord, video: Path) -> int | None:
         if self._may_have_posted(job):
@@ -128,7 +129,11 @@ class VideoDelivery:
             if earlier is not None:
                 log.info("video already posted as message %s: not posting again", earlier)
                 return earlier
-        self._attempted.add(job.id)
+        with self.attempts.attempt(job.id):
+            return await self._attempt(job, video)
+
+    async def _attempt(self, job: JobRecord, video: Path) -> int:
+        """One try at posting, every failure said as DeliveryFailed."""
         try:
             return await self._deliver(job, video)
         except DeliveryFailed:
@@ -146,7 +151,7 @@ class VideoDelivery:
         """False only for a job fetched by this process and never tried here: nobody else
         can have posted it."""
         fetched_here = job.fetched_at is not None and job.fetched_at >= self.started_at
-        return job.id in self._attempted or not fetched_here
+        return job.id in self.attempts or not fetched_here
 
     async def _earlier_post(self, job: JobRecord) -> int | None:
         marker = custom_id(Action.DELETE, job.id)

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.delivery.attempts import PostAttempts
 from bot.jobs import JobState
+from bot.jobs.dispatcher import DeliveryFailed
 from tests.e2e._video_helpers import (
     card_of,
     delivered,
@@ -114,3 +116,33 @@ async def test_the_earlier_post_is_found_under_a_busy_channel(tmp_path: Path) ->
         assert len(results_of(world, job_id)) == 1
         history_reads = [r for r in world.discord.requests if r.method == "GET" and r.path.endswith("/messages")]
         assert len(history_reads) == 2  # newest page first, then the next one, which holds the post
+
+
+async def test_a_retry_after_a_post_whose_answer_was_lost_finds_the_post(tmp_path: Path) -> None:
+    async with video_world(tmp_path) as world:
+        real = world.services.dispatcher.deliver
+        calls: list[int | None] = []
+
+        async def answer_lost_once(job: Any, video: Path) -> int | None:
+            calls.append(await real(job, video))
+            if len(calls) == 1:  # Discord took the post, but its answer never arrived
+                raise DeliveryFailed("connection reset")
+            return calls[-1]
+
+        world.services.attach(answer_lost_once)
+        job_id = job_id_of(await card_of(await send_video(world)))
+        job = await wait_state(world, job_id, JobState.DELIVERED)
+        (post,) = results_of(world, job_id)
+        assert calls == [post.id, post.id] and job.result_message_id == post.id
+
+
+async def test_the_delivery_remembers_a_bounded_number_of_jobs(tmp_path: Path) -> None:
+    async with video_world(tmp_path) as world:
+        delivery: Any = world.services.dispatcher.deliver  # the VideoDelivery the cog attached
+        delivery.attempts = PostAttempts(world.services.clock.now, limit=2)
+        jobs = []
+        for prompt in ("a fox", "a lighthouse", "a kite"):
+            jobs.append(job_id_of(await card_of(await send_video(world, prompt=prompt))))
+            await wait_state(world, jobs[-1], JobState.DELIVERED)
+        assert len(delivery.attempts) == 2
+        assert jobs[0] not in delivery.attempts and jobs[2] in delivery.attempts
