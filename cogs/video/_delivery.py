@@ -8,7 +8,8 @@ Order of work for one job:
    earlier post is returned instead of posting twice.
 2. Fit under the upload limit (the smaller of the interaction's and the guild's; 10 MiB by
    default): a file that fits is posted as it is, a bigger one is re-encoded
-   (`bot.delivery.fit`). A 413 from Discord means the real limit is lower than we knew:
+   (`bot.delivery.fit`; one `Encoder` per bot, so WANBOT_ENCODE_CONCURRENCY re-encodes at
+   once, and a cancelled delivery kills its ffmpeg). A 413 from Discord means the real limit is lower than we knew:
    re-encode smaller and try again. If no watchable encode fits, post a notice saying how
    to get the file instead.
 3. Post with the bot token, as a reply to the card, pinging the requester only. Where the
@@ -31,7 +32,8 @@ import aiohttp
 import discord
 
 from bot.delivery.attempts import PostAttempts
-from bot.delivery.fit import CannotFit, fit_to_limit
+from bot.delivery.ffmpeg import FfmpegFailed, FfmpegTimedOut
+from bot.delivery.fit import CannotFit, Encoder
 from bot.jobs.dispatcher import DeliveryFailed
 from cogs._errors import discord_code, format_mb, token_is_dead
 from cogs.video import _messages as text
@@ -122,6 +124,7 @@ class VideoDelivery:
         self.cards = cards
         self.started_at = started_at  # epoch, on the services' clock
         self.attempts = PostAttempts(self.services.clock.now)
+        self.encoder = Encoder(self.services.settings.encode_concurrency)
 
     async def __call__(self, job: JobRecord, video: Path) -> int | None:
         if self._may_have_posted(job):
@@ -202,8 +205,11 @@ class VideoDelivery:
             return _Upload(video, size, reencoded=False)
         dest = video.with_name(f"{video.stem}.fit.mp4")
         try:
-            fitted = await fit_to_limit(video, dest, limit)
-        except (ValueError, RuntimeError) as exc:  # not a readable video, or ffmpeg failed
+            fitted = await self.encoder.fit(video, dest, limit)
+        except FfmpegTimedOut as exc:  # a machine too busy for now: the dispatcher tries again later
+            dest.unlink(missing_ok=True)
+            raise DeliveryFailed(f"re-encoding to fit {limit} bytes: {exc}") from exc
+        except (ValueError, FfmpegFailed) as exc:  # not a readable video, or ffmpeg failed
             dest.unlink(missing_ok=True)
             raise DeliveryFailed(f"re-encoding to fit {limit} bytes failed: {exc}", permanent=True) from exc
         log.info("re-encoded %d -> %d bytes (%dx%d) to fit %d", size, fitted.bytes, fitted.width, fitted.height, limit)
