@@ -2,16 +2,17 @@
 
 Order of work for one job:
 1. Was it perhaps posted already? A job this process fetched and has not tried to post yet
-   (`bot.delivery.attempts` remembers recent tries, boundedly) cannot have been; otherwise (a retry, or a job fetched before a restart) the channel's
-   messages since the card are searched, newest first and however many pages that takes (up
-   to `_SEARCHED` messages), for the job marker (the Delete button's custom_id), and the
-   earlier post is returned instead of posting twice.
+   (`bot.delivery.attempts` remembers recent tries, boundedly) cannot have been; otherwise
+   (a retry, or a job fetched before a restart) the channel's messages since the card are
+   searched, newest first and over as many pages as that takes (up to `_SEARCHED`
+   messages), for the job marker (the Delete button's custom_id), and the earlier post is
+   returned instead of posting twice.
 2. Fit under the upload limit (the smaller of the interaction's and the guild's; 10 MiB by
    default): a file that fits is posted as it is, a bigger one is re-encoded
-   (`bot.delivery.fit`; one `Encoder` per bot, so WANBOT_ENCODE_CONCURRENCY re-encodes at
-   once, and a cancelled delivery kills its ffmpeg). A 413 from Discord means the real limit is lower than we knew:
-   re-encode smaller and try again. If no watchable encode fits, post a notice saying how
-   to get the file instead.
+   (`bot.delivery.fit`: one `Encoder` per bot, WANBOT_ENCODE_CONCURRENCY re-encodes at once,
+   ffmpeg killed when the delivery is cancelled). A 413 from Discord means the real limit is
+   lower than we knew: re-encode smaller and try again. If no watchable encode fits, post a
+   notice saying how to get the file instead.
 3. Post with the bot token, as a reply to the card, pinging the requester only. Where the
    bot may not post, fall back to the interaction's followup while its token lives, then to
    a DM; each fallback is logged.
