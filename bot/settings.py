@@ -37,6 +37,7 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_HTTP_HOST": "127.0.0.1 (0.0.0.0 to let Prometheus in another container scrape /metrics)",
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
     "WANBOT_SHUTDOWN_GRACE": "30",
+    "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
 }
 
 
@@ -101,6 +102,9 @@ class Settings(BaseSettings):
     # A video too large for Discord even after re-encoding is kept in <db folder>/outputs/too-large/
     # as job-<id>.mp4; when the operator serves that folder, members get <this URL>/job-<id>.mp4.
     public_output_url: str | None = Field(default=None, alias="WANBOT_PUBLIC_OUTPUT_URL")
+    # Re-encodes (a video over the upload limit) running at once; the others wait their turn.
+    # Each is CPU-bound and uses every core, so more than one mostly makes each slower.
+    encode_concurrency: int = Field(default=1, ge=1, alias="WANBOT_ENCODE_CONCURRENCY")
 
     @property
     def workflows(self) -> list[str]:

@@ -2,14 +2,17 @@
 
 Order of work for one job:
 1. Was it perhaps posted already? A job this process fetched and has not tried to post yet
-   cannot have been; otherwise (a retry, or a job fetched before a restart) the channel's
-   recent messages after the card are searched for the job marker (the Delete button's
-   custom_id) and the earlier post is returned instead of posting twice.
+   (`bot.delivery.attempts` remembers recent tries, boundedly) cannot have been; otherwise
+   (a retry, or a job fetched before a restart) the channel's messages since the card are
+   searched, newest first and over as many pages as that takes (up to `_SEARCHED`
+   messages), for the job marker (the Delete button's custom_id), and the earlier post is
+   returned instead of posting twice.
 2. Fit under the upload limit (the smaller of the interaction's and the guild's; 10 MiB by
    default): a file that fits is posted as it is, a bigger one is re-encoded
-   (`bot.delivery.fit`). A 413 from Discord means the real limit is lower than we knew:
-   re-encode smaller and try again. If no watchable encode fits, post a notice saying how
-   to get the file instead.
+   (`bot.delivery.fit`: one `Encoder` per bot, WANBOT_ENCODE_CONCURRENCY re-encodes at once,
+   ffmpeg killed when the delivery is cancelled). A 413 from Discord means the real limit is
+   lower than we knew: re-encode smaller and try again. If no watchable encode fits, post a
+   notice saying how to get the file instead.
 3. Post with the bot token, as a reply to the card, pinging the requester only. Where the
    bot may not post, fall back to the interaction's followup while its token lives, then to
    a DM; each fallback is logged.
@@ -22,13 +25,16 @@ import logging
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 
-from bot.delivery.fit import CannotFit, fit_to_limit
+from bot.delivery.attempts import PostAttempts
+from bot.delivery.ffmpeg import FfmpegFailed, FfmpegTimedOut
+from bot.delivery.fit import CannotFit, Encoder
 from bot.jobs import JobRecord
 from bot.jobs.dispatcher import DeliveryFailed
 from cogs._errors import discord_code, format_mb, token_is_dead
@@ -47,8 +53,13 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 << 20  # Discord's default since 2025-01-16
 _FIT_ATTEMPTS = 4  # the first post plus three re-encodes after 413s
 _SHRINK_AFTER_413 = 0.7
-_HISTORY = 50  # recent messages searched for an earlier post of a job
+# Messages read, at most, looking for an earlier post of a job (20 requests in a channel that
+# busy; the search stops sooner at the job's start).
+_SEARCHED = 2000
+# Our clock and Discord's may disagree a little: start the search this much before the job.
+_CLOCK_SKEW = 300.0
 _KEPT_DIR = "too-large"
+_DISCORD_EPOCH = discord.utils.DISCORD_EPOCH / 1000  # seconds: no snowflake is older
 
 
 @dataclass
@@ -88,6 +99,15 @@ class _Post:
         return values
 
 
+def _job_start(job: JobRecord) -> discord.abc.Snowflake:
+    """A snowflake no later than any post of `job`: its card (posted when the job was queued,
+    and every post replies to it), else its creation time."""
+    if job.status_message_id:
+        return discord.Object(id=job.status_message_id)
+    created = datetime.fromtimestamp(max(job.created_at - _CLOCK_SKEW, _DISCORD_EPOCH), timezone.utc)
+    return discord.Object(id=discord.utils.time_snowflake(created, high=False))
+
+
 def _custom_ids(components: list[Any]) -> Iterator[str]:
     for component in components:
         value = getattr(component, "custom_id", None)
@@ -104,7 +124,8 @@ class VideoDelivery:
         self.services = bot.services
         self.cards = cards
         self.started_at = started_at  # epoch, on the services' clock
-        self._attempted: set[int] = set()
+        self.attempts = PostAttempts(self.services.clock.now)
+        self.encoder = Encoder(self.services.settings.encode_concurrency)
 
     async def __call__(self, job: JobRecord, video: Path) -> int | None:
         if self._may_have_posted(job):
@@ -112,7 +133,11 @@ class VideoDelivery:
             if earlier is not None:
                 log.info("video already posted as message %s: not posting again", earlier)
                 return earlier
-        self._attempted.add(job.id)
+        with self.attempts.attempt(job.id):
+            return await self._attempt(job, video)
+
+    async def _attempt(self, job: JobRecord, video: Path) -> int:
+        """One try at posting, every failure said as DeliveryFailed."""
         try:
             return await self._deliver(job, video)
         except DeliveryFailed:
@@ -130,27 +155,35 @@ class VideoDelivery:
         """False only for a job fetched by this process and never tried here: nobody else
         can have posted it."""
         fetched_here = job.fetched_at is not None and job.fetched_at >= self.started_at
-        return job.id in self._attempted or not fetched_here
+        return job.id in self.attempts or not fetched_here
 
     async def _earlier_post(self, job: JobRecord) -> int | None:
         marker = custom_id(Action.DELETE, job.id)
-        after = discord.Object(id=job.status_message_id) if job.status_message_id else None
+        after = _job_start(job)
         channel = self._channel(job)
         found = await self._search(channel, marker, after)
         if found is None and not self._may_post(channel, files=True):
-            found = await self._search(await self._dm_channel(job), marker, None)
+            found = await self._search(await self._dm_channel(job), marker, after)
         return found
 
     async def _search(self, channel: discord.abc.Messageable | None, marker: str,
-                      after: discord.abc.Snowflake | None) -> int | None:
+                      after: discord.abc.Snowflake) -> int | None:
+        """Our post carrying `marker` among the messages since `after`, newest first: after a
+        restart the post is usually recent. discord.py pages backwards 100 at a time and stops
+        at `after`, so a quiet channel costs one request and a busy one at most
+        `_SEARCHED // 100`."""
         if channel is None or self.bot.user is None:
             return None
+        read = 0
         try:
-            async for message in channel.history(limit=_HISTORY, after=after, oldest_first=False):
+            async for message in channel.history(limit=_SEARCHED, after=after, oldest_first=False):
+                read += 1
                 if message.author.id == self.bot.user.id and marker in _custom_ids(message.components):
                     return message.id
         except discord.HTTPException as exc:
             log.warning("could not read recent messages to look for an earlier post: %s/%s", exc.status, exc.code)
+        if read >= _SEARCHED:
+            log.warning("no earlier post among the newest %d messages since the job started: posting", read)
         return None
 
     # -- fitting ----------------------------------------------------------------------------
@@ -173,8 +206,11 @@ class VideoDelivery:
             return _Upload(video, size, reencoded=False)
         dest = video.with_name(f"{video.stem}.fit.mp4")
         try:
-            fitted = await fit_to_limit(video, dest, limit)
-        except (ValueError, RuntimeError) as exc:  # not a readable video, or ffmpeg failed
+            fitted = await self.encoder.fit(video, dest, limit)
+        except FfmpegTimedOut as exc:  # a machine too busy for now: the dispatcher tries again later
+            dest.unlink(missing_ok=True)
+            raise DeliveryFailed(f"re-encoding to fit {limit} bytes: {exc}") from exc
+        except (ValueError, FfmpegFailed) as exc:  # not a readable video, or ffmpeg failed
             dest.unlink(missing_ok=True)
             raise DeliveryFailed(f"re-encoding to fit {limit} bytes failed: {exc}", permanent=True) from exc
         log.info("re-encoded %d -> %d bytes (%dx%d) to fit %d", size, fitted.bytes, fitted.width, fitted.height, limit)

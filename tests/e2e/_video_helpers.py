@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import WanBot
-from bot.delivery.fit import ffmpeg_exe
+from bot.delivery.ffmpeg import ffmpeg_exe
 from cogs.video._status import StatusCards
 from tests.e2e.conftest import World, e2e_settings, start_bot, wait_state
 from tests.fakes.comfyui import FakeComfyUI

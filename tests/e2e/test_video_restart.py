@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.delivery.attempts import PostAttempts
 from bot.jobs import JobState
+from bot.jobs.dispatcher import DeliveryFailed
 from tests.e2e._video_helpers import (
     card_of,
     delivered,
@@ -24,6 +26,7 @@ from tests.e2e._video_helpers import (
     wait_state,
 )
 from tests.e2e.conftest import World
+from tests.fakes.discord import StoredMessage
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,25 +73,76 @@ async def test_a_job_left_rendering_is_delivered_once_by_the_next_bot(tmp_path: 
         assert len(world.comfy.accepted) == 1  # re-attached, not submitted again
 
 
+async def _post_then_crash(world: World) -> tuple[int, StoredMessage]:
+    """Run /video until the video is posted, then die before `delivered` is stored."""
+    real = world.services.dispatcher.deliver
+    posted = asyncio.Event()
+
+    async def post_then_die(job: Any, video: Path) -> int | None:
+        await real(job, video)
+        posted.set()
+        raise asyncio.CancelledError  # the process dies before `delivered` is stored
+
+    world.services.attach(post_then_die)
+    card = await card_of(await send_video(world))
+    job_id = job_id_of(card)
+    await asyncio.wait_for(posted.wait(), 10)
+    first = await delivered(world, job_id)
+    assert (await world.services.db.jobs.get(job_id)).state is JobState.FETCHED  # type: ignore[union-attr]
+    return job_id, first
+
+
 async def test_a_post_made_just_before_a_crash_is_not_made_again(tmp_path: Path) -> None:
     async with video_world(tmp_path) as world:
-        real = world.services.dispatcher.deliver
-        posted = asyncio.Event()
-
-        async def post_then_die(job: Any, video: Path) -> int | None:
-            await real(job, video)
-            posted.set()
-            raise asyncio.CancelledError  # the process dies before `delivered` is stored
-
-        world.services.attach(post_then_die)
-        card = await card_of(await send_video(world))
-        job_id = job_id_of(card)
-        await asyncio.wait_for(posted.wait(), 10)
-        first = await delivered(world, job_id)
-        assert (await world.services.db.jobs.get(job_id)).state is JobState.FETCHED  # type: ignore[union-attr]
-
+        job_id, first = await _post_then_crash(world)
         async with restarted(world):
             job = await wait_state(world, job_id, JobState.DELIVERED)
             assert job.result_message_id == first.id
         assert len(results_of(world, job_id)) == 1
         assert sum(1 for m in world.discord.messages.values() if m.attachments) == 1
+
+
+async def test_the_earlier_post_is_found_under_a_busy_channel(tmp_path: Path) -> None:
+    """120 messages after the post: more than one page of history, and more than the 50 the
+    search used to read."""
+    async with video_world(tmp_path) as world:
+        job_id, first = await _post_then_crash(world)
+        bob = world.discord.world.user_named("bob")
+        for i in range(120):  # the channel talks on while the bot is down
+            world.discord.seed_message(first.channel_id, f"nice one {i}", author=bob)
+        async with restarted(world):
+            job = await wait_state(world, job_id, JobState.DELIVERED)
+            assert job.result_message_id == first.id
+        assert len(results_of(world, job_id)) == 1
+        history_reads = [r for r in world.discord.requests if r.method == "GET" and r.path.endswith("/messages")]
+        assert len(history_reads) == 2  # newest page first, then the next one, which holds the post
+
+
+async def test_a_retry_after_a_post_whose_answer_was_lost_finds_the_post(tmp_path: Path) -> None:
+    async with video_world(tmp_path) as world:
+        real = world.services.dispatcher.deliver
+        calls: list[int | None] = []
+
+        async def answer_lost_once(job: Any, video: Path) -> int | None:
+            calls.append(await real(job, video))
+            if len(calls) == 1:  # Discord took the post, but its answer never arrived
+                raise DeliveryFailed("connection reset")
+            return calls[-1]
+
+        world.services.attach(answer_lost_once)
+        job_id = job_id_of(await card_of(await send_video(world)))
+        job = await wait_state(world, job_id, JobState.DELIVERED)
+        (post,) = results_of(world, job_id)
+        assert calls == [post.id, post.id] and job.result_message_id == post.id
+
+
+async def test_the_delivery_remembers_a_bounded_number_of_jobs(tmp_path: Path) -> None:
+    async with video_world(tmp_path) as world:
+        delivery: Any = world.services.dispatcher.deliver  # the VideoDelivery the cog attached
+        delivery.attempts = PostAttempts(world.services.clock.now, limit=2)
+        jobs = []
+        for prompt in ("a fox", "a lighthouse", "a kite"):
+            jobs.append(job_id_of(await card_of(await send_video(world, prompt=prompt))))
+            await wait_state(world, jobs[-1], JobState.DELIVERED)
+        assert len(delivery.attempts) == 2
+        assert jobs[0] not in delivery.attempts and jobs[2] in delivery.attempts

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bot.delivery.fit import Encoder, PassDeadline
 from bot.jobs import JobState
 from tests.e2e._video_helpers import (
     card_of,
@@ -83,3 +85,19 @@ async def test_a_413_from_discord_reencodes_smaller_and_posts(tmp_path: Path) ->
         assert attachment.size <= 1_000_000 and playable(attachment.data)
         assert 40005 in world.discord.error_codes()
         assert len(results_of(world, job_id_of(card))) == 1
+
+
+async def test_a_reencode_that_overruns_its_deadline_is_retried_then_fails_plainly(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clip = await _clip(width=320, height=192, frames=33, target_bytes=2_000_000)
+    async with video_world(tmp_path, comfy={"video_path": clip}) as world:
+        world.discord.world.guild.upload_limit = 1_000_000
+        delivery: Any = world.services.dispatcher.deliver  # the VideoDelivery the video cog attached
+        delivery.encoder = Encoder(deadline=PassDeadline(floor=0.0, pixels_per_second=1e12))  # no pass can make it
+        job_id = job_id_of(await card_of(await send_video(world)))
+        job = await wait_state(world, job_id, JobState.FAILED, timeout=30)
+        assert job.error_code == "delivery_failed" and "took longer than" in (job.error_text or "")
+        retries = [r for r in caplog.records if r.getMessage().startswith("delivery failed, retrying")]
+        assert len(retries) == world.services.dispatcher.config.delivery_retries - 1  # a busy machine may recover
+        assert results_of(world, job_id) == []
+        assert not list(world.settings.output_dir.glob("*.fit.mp4"))

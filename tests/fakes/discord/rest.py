@@ -3,7 +3,7 @@
 Owns the routes a slash-command bot calls with its bot token. Each enforces what Discord
 enforces and the project cares about: 403/50013 where the bot may not post, 413/40005 over
 the channel's upload limit, 404/10008 for unknown messages, 400/50035 for bodies over
-Discord's limits. Interaction callbacks and webhook routes live in ``webhooks.py``.
+Discord's limits; history pages as Discord pages it (``history.py``). Interaction callbacks and webhook routes live in ``webhooks.py``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .gateway import FakeGateway
+from .history import HistoryQuery, page
 from .payloads import (
     application_payload,
     client_user_payload,
@@ -174,9 +175,10 @@ class BotRoutes:
 
     async def list_messages(self, request: web.Request) -> web.Response:
         target = self._target(request)
-        limit = int(request.query.get("limit", 50))
-        newest_first = sorted(self._state.channel_messages(target.id), key=lambda m: m.id, reverse=True)
-        return json_response([self._state.message_payload(m) for m in newest_first[:limit]])
+        query = HistoryQuery.parse(request.query)
+        # An ephemeral message exists only for its recipient: Discord never lists it.
+        listable = [m for m in self._state.channel_messages(target.id) if not m.ephemeral]
+        return json_response([self._state.message_payload(m) for m in page(listable, query)])
 
     async def create_message(self, request: web.Request) -> web.Response:
         target = self._target(request)

@@ -233,11 +233,14 @@ class FakeDiscord:
         *,
         components: list[dict[str, Any]] | None = None,
         embeds: list[dict[str, Any]] | None = None,
+        author: UserRef | None = None,
     ) -> StoredMessage:
-        """Store a message "the bot posted earlier" (e.g. before a restart), without the bot."""
+        """Store a message posted earlier (e.g. before a restart) without telling the bot: by
+        the bot itself, or by ``author`` (members chatting in the channel)."""
         target = self.state.resolve_channel(self._channel_id(channel))
         body = {"content": content, "components": components or [], "embeds": embeds or []}
-        return self.state.create_message(target, body, [], via="seed")
+        poster = None if author is None else self._user(author)
+        return self.state.create_message(target, body, [], via="seed", author=poster)
 
     # -- inspecting the world --------------------------------------------------------------------
 

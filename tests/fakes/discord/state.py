@@ -113,8 +113,9 @@ class FakeState:
         via: str,
         interaction: InteractionHandle | None = None,
         extra_flags: int = 0,
+        author: FakeUser | None = None,
     ) -> StoredMessage:
-        """Store a new bot-authored message built from a create body."""
+        """Store a new message built from a create body, by the bot unless ``author`` says."""
         reference = _wire_reference(payload.get("message_reference"), target)
         replied_author = self._replied_author(reference)
         if reference:
@@ -127,7 +128,7 @@ class FakeState:
             id=self.snowflakes.next(),
             channel_id=target.id,
             guild_id=target.guild.id if target.guild else None,
-            author=self.world.bot,
+            author=author or self.world.bot,
             created_at=self.clock.now(),
             content=normalise_field("content", payload.get("content")),
             embeds=normalise_field("embeds", payload.get("embeds")),
