@@ -1,4 +1,4 @@
-"""The `wanbot` command: `run` (the Discord bot), `check` (can the backends run the workflow?)
+"""The `wanbot` command: `run` (the Discord bot), `check` (can the backends run the workflows?),
 and `generate` (one clip from the terminal, no Discord).
 
 This is the CLI's edge: every expected failure is caught here once and printed as one plain
@@ -13,11 +13,18 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.settings import SettingsError
+from bot.settings import SettingProblem, SettingsError
 
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+# The command-line flag that sets a setting, and an example of one value for it: a bad value
+# given on the command line is reported under the flag the operator typed, not a variable.
+_FLAGS: dict[str, tuple[str, str]] = {
+    "comfyui_urls": ("--comfyui", "http://127.0.0.1:8188"),
+    "workflow": ("--workflow", "wan-native"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,8 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("run", help="start the Discord bot")
 
-    check = sub.add_parser("check", help="tell whether every ComfyUI backend can run the workflow")
-    check.add_argument("--workflow", help="built-in template name or path to a template file")
+    check = sub.add_parser("check", help="tell whether every ComfyUI backend can run every configured workflow")
+    check.add_argument("--workflow", help="built-in template name or template file (comma-separated for several); "
+                                          "default: WANBOT_WORKFLOW")
     check.add_argument("--comfyui", action="append", metavar="URL", help="backend URL (repeatable)")
 
     gen = sub.add_parser("generate", help="render one clip from the terminal")
@@ -64,9 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(generate_command(args))
     except SettingsError as exc:
-        for line in exc.lines:
-            print(f"wanbot: {line}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"wanbot: {_as_typed(problem)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("wanbot: interrupted", file=sys.stderr)
         return 130
+
+
+def _as_typed(problem: SettingProblem) -> str:
+    """The problem under the name the operator used: the flag when it came from one."""
+    if problem.from_caller and problem.field in _FLAGS:
+        flag, example = _FLAGS[problem.field]
+        return problem.line(flag, example)
+    return problem.line()
