@@ -1,5 +1,5 @@
 """The `wanbot` command: `run` (the Discord bot), `check` (can the backends run the workflows?),
-and `generate` (one clip from the terminal, no Discord).
+`generate` (one clip from the terminal, no Discord) and `templates` (what each template offers).
 
 This is the CLI's edge: every expected failure is caught here once and printed as one plain
 line; exit codes are 0 ok, 1 the job or a backend failed, 2 bad configuration or input.
@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "default: WANBOT_WORKFLOW")
     check.add_argument("--comfyui", action="append", metavar="URL", help="backend URL (repeatable)")
 
+    templates = sub.add_parser("templates", help="list the built-in and configured workflow templates")
+    templates.add_argument("--json", action="store_true", help="print them as one JSON document")
+
     gen = sub.add_parser("generate", help="render one clip from the terminal")
     gen.add_argument("prompt")
     gen.add_argument("-o", "--output", default="out.mp4", help="where to write the MP4 (default out.mp4)")
@@ -68,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.cli.check import check_command
 
             return asyncio.run(check_command(args))
+        if args.command == "templates":
+            from bot.cli.templates import templates_command
+
+            return templates_command(args)
         from bot.cli.generate import generate_command
 
         return asyncio.run(generate_command(args))
