@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.settings import SettingProblem, SettingsError
+from bot.workflows.template import TemplateError
 
 __all__ = ["main", "build_parser"]
 
@@ -81,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         for problem in exc.problems:
             print(f"wanbot: {_as_typed(problem)}", file=sys.stderr)
+        return EXIT_USAGE
+    except TemplateError as exc:  # WANBOT_WORKFLOW or --workflow names a broken template
+        for line in exc.problems:
+            print(f"wanbot: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("wanbot: interrupted", file=sys.stderr)

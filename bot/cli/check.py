@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ import aiohttp
 from bot.comfy.capabilities import BackendReport, check_workflows
 from bot.comfy.client import ComfyClient
 from bot.settings import Settings, load_settings
-from bot.workflows import TemplateError, load_templates
+from bot.workflows import load_templates
 
 __all__ = ["check_command", "format_reports"]
 
@@ -77,12 +76,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def check_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    try:
-        templates = load_templates(settings.workflows)
-    except TemplateError as exc:
-        for problem in exc.problems:
-            print(f"wanbot: {problem}", file=sys.stderr)
-        return 2
+    templates = load_templates(settings.workflows)
     token = settings.comfyui_token.get_secret_value() if settings.comfyui_token else None
     async with aiohttp.ClientSession() as session:
         clients = [ComfyClient(url, session, token=token) for url in settings.comfyui_urls]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 from typing import Any
 
@@ -14,7 +13,6 @@ from bot.workflows import (
     BUILTIN_TEMPLATES,
     WAN_NEGATIVE_PROMPT,
     Template,
-    TemplateError,
     load_template,
     load_templates,
 )
@@ -106,12 +104,7 @@ def _listed(configured: dict[str, Template]) -> list[dict[str, Any]]:
 
 def templates_command(args: argparse.Namespace) -> int:
     settings = load_settings()
-    try:
-        configured = load_templates(settings.workflows)
-    except TemplateError as exc:
-        for problem in exc.problems:
-            print(f"wanbot: {problem}", file=sys.stderr)
-        return 2
+    configured = load_templates(settings.workflows)
     infos = _listed(configured)
     if args.json:
         print(json.dumps({"templates": infos}, ensure_ascii=False, indent=2))

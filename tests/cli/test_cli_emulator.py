@@ -132,3 +132,10 @@ async def test_check_with_a_workflow_flag_checks_only_that_one(tmp_path: Path) -
                            env={"WANBOT_WORKFLOW": "wan-wrapper,./missing.json"})
     assert run.code == 0, run.out + run.err
     assert "1 of 1 backend(s) can run wan-native" in run.out and "wan-wrapper" not in run.out
+
+
+async def test_check_with_a_broken_template_is_a_configuration_error(tmp_path: Path) -> None:
+    run = await wanbot("check", "--workflow", "wan-native,nope", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
+    assert run.code == 2
+    assert run.err == "wanbot: template 'nope': no such file, and not a built-in template (wan-wrapper, wan-native)\n"
+    assert run.out == ""
