@@ -2,17 +2,24 @@
 
 `load_settings()` turns a pydantic validation failure into one readable line per problem
 (which variable, what is wrong, an example of a good value) so start-up never shows a traceback.
+Each problem also says whether the value came from the caller (a command-line flag) rather than
+the environment, so the CLI can name the flag the operator actually typed.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "SettingsError", "load_settings", "EXAMPLES"]
+from bot.urls import redacted_url, url_problem
+
+__all__ = ["Settings", "SettingProblem", "SettingsError", "load_settings", "EXAMPLES"]
 
 # Shown next to a problem so the operator sees what a good value looks like.
 EXAMPLES: dict[str, str] = {
@@ -41,12 +48,31 @@ EXAMPLES: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class SettingProblem:
+    """One unusable setting."""
+
+    field: str  # the Settings field
+    variable: str  # the environment variable that holds it (the one the operator set)
+    message: str
+    example: str | None
+    from_caller: bool  # given to load_settings (a command-line flag), not read from the environment
+
+    def line(self, name: str | None = None, example: str | None = None) -> str:
+        """`VARIABLE: what is wrong (example: ...)`; `name` and `example` replace the variable
+        and its example (for a flag)."""
+        example = example or self.example
+        hint = f" (example: {example})" if example else ""
+        return f"{name or self.variable}: {self.message}{hint}"
+
+
 class SettingsError(Exception):
     """Start-up configuration is unusable; `lines` are ready to print, one per problem."""
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__("\n".join(lines))
-        self.lines = lines
+    def __init__(self, problems: list[SettingProblem]) -> None:
+        self.problems = problems
+        self.lines = [problem.line() for problem in problems]
+        super().__init__("\n".join(self.lines))
 
 
 def _split_urls(value: Any) -> Any:
@@ -133,27 +159,57 @@ class Settings(BaseSettings):
     def _check_urls(cls, urls: list[str]) -> list[str]:
         if not urls:
             raise ValueError("no ComfyUI server given")
-        cleaned = []
         for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} must start with http:// or https://")
-            cleaned.append(url.rstrip("/"))
-        return cleaned
+            problem = url_problem(url)
+            if problem:
+                raise ValueError(f"{redacted_url(url)!r} {problem}")
+        return [url.rstrip("/") for url in urls]
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _field_named(name: str) -> tuple[str, Any]:
+    """The field for an error location: a field name (given by the caller) or an env alias."""
+    if name in Settings.model_fields:
+        return name, Settings.model_fields[name]
+    for field_name, info in Settings.model_fields.items():
+        if name.upper() in _variables(info):
+            return field_name, info
+    return name, None
+
+
+def _variables(info: Any) -> list[str]:
+    if isinstance(info.validation_alias, AliasChoices):
+        return [str(choice).upper() for choice in info.validation_alias.choices]
+    return [str(info.alias).upper()] if info.alias else []
+
+
+def _variable_used(choices: list[str]) -> str:
+    """Which of several accepted names the operator set: pydantic-settings reports them all
+    under the first, but telling someone who wrote COMFYUI_URL to fix COMFYUI_URLS misleads."""
+    if len(choices) > 1:
+        sources = [{k.upper() for k in os.environ}, _dotenv_names()]
+        for names in sources:
+            for choice in choices:
+                if choice in names:
+                    return choice
+    return choices[0]
+
+
+def _dotenv_names() -> set[str]:
+    env_file = Settings.model_config.get("env_file")
+    if not isinstance(env_file, (str, Path)) or not Path(env_file).is_file():
+        return set()
+    return {name.upper() for name in dotenv_values(env_file)}
+
+
+def _describe(error: dict[str, Any]) -> SettingProblem:
     loc = error.get("loc") or ("?",)
-    name = str(loc[0])
-    field = Settings.model_fields.get(name)
-    if field is not None:
-        alias = field.alias or name
-        if isinstance(field.validation_alias, AliasChoices):
-            alias = str(field.validation_alias.choices[0])
-        name = alias
+    field_name, info = _field_named(str(loc[0]))
+    choices = _variables(info) if info is not None else []
+    variable = _variable_used(choices) if choices else field_name.upper()
     message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    example = EXAMPLES.get(name.upper())
-    hint = f" (example: {example})" if example else ""
-    return f"{name.upper()}: {message}{hint}"
+    return SettingProblem(field=field_name, variable=variable, message=message,
+                          example=EXAMPLES.get(choices[0] if choices else variable),
+                          from_caller=str(loc[0]) == field_name)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -1,61 +1,85 @@
-"""`wanbot check`: for every backend, can it run the configured workflow? A table, and exit 0
-only when every backend can."""
+"""`wanbot check`: can every backend run every configured workflow? One table with a column per
+workflow and the problems under it; exit 0 only when every backend can run every workflow."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
 
-from bot.comfy.backend import Backend
-from bot.comfy.capabilities import BackendReport, check_backend
-from bot.settings import load_settings
-from bot.workflows.template import TemplateError, load_template
+from bot.comfy.capabilities import BackendReport, check_workflows
+from bot.comfy.client import ComfyClient
+from bot.settings import Settings, load_settings
+from bot.workflows import load_templates
 
 __all__ = ["check_command", "format_reports"]
+
+# One backend's reports, by workflow name, in the configured order.
+Reports = Mapping[str, BackendReport]
 
 
 def _gib(value: int) -> str:
     return f"{value / (1 << 30):.1f} GiB"
 
 
-def format_reports(template_name: str, reports: list[BackendReport]) -> str:
-    rows = [("backend", "status", "ComfyUI", "device", "VRAM free")]
-    for r in reports:
-        status = "OK" if r.ok else ("UNREACHABLE" if not r.reachable else "MISSING")
-        vram = f"{_gib(r.vram_free)} / {_gib(r.vram_total)}" if r.reachable else "-"
-        rows.append((r.url, status, r.version if r.reachable else "-", r.device if r.reachable else "-", vram))
+def _together(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _row(reports: Reports, names: Sequence[str]) -> tuple[str, ...]:
+    first = reports[names[0]]
+    if not first.reachable:
+        return (first.url, "-", "-", "-", *(reports[name].status for name in names))
+    vram = f"{_gib(first.vram_free)} / {_gib(first.vram_total)}"
+    return (first.url, first.version, first.device, vram, *(reports[name].status for name in names))
+
+
+def _problem_lines(reports: Reports, names: Sequence[str]) -> list[str]:
+    first = reports[names[0]]
+    if not first.reachable:
+        return [f"  {first.error}"]  # the reason names the backend; said once, not per workflow
+    lines: list[str] = []
+    for name in names:
+        workflow = f"{name}: " if len(names) > 1 else ""
+        for problem in reports[name].problems():
+            where = "" if problem.startswith(first.url) else f"{first.url}: "
+            lines.append(f"  {where}{workflow}{problem}")
+    notes = dict.fromkeys(note for name in names for note in reports[name].notes)
+    return lines + [f"  {first.url}: note: {note}" for note in notes]
+
+
+def format_reports(names: Sequence[str], results: Sequence[Reports]) -> str:
+    """The table (a status column per workflow), each backend's problems, and a summary line."""
+    rows = [("backend", "ComfyUI", "device", "VRAM free", *names)]
+    rows += [_row(reports, names) for reports in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"workflow: {template_name}", ""]
+    lines = [f"workflow{'s' if len(names) > 1 else ''}: {', '.join(names)}", ""]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    for r in reports:
-        for problem in r.problems():
-            lines.append(f"  {r.url}: {problem}")
-        for note in r.notes:
-            lines.append(f"  {r.url}: note: {note}")
-    ok = sum(r.ok for r in reports)
-    lines += ["", f"{ok} of {len(reports)} backend(s) can run {template_name}"]
+    for reports in results:
+        lines += _problem_lines(reports, names)
+    able = sum(all(report.ok for report in reports.values()) for reports in results)
+    lines += ["", f"{able} of {len(results)} backend(s) can run {_together(names)}"]
     return "\n".join(lines)
 
 
-async def check_command(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.comfyui:
         overrides["comfyui_urls"] = args.comfyui
     if args.workflow:
         overrides["workflow"] = args.workflow
-    settings = load_settings(**overrides)
-    try:
-        template = load_template(settings.workflow)
-    except TemplateError as exc:
-        print(f"wanbot: {exc}", file=sys.stderr)
-        return 2
+    return load_settings(**overrides)
+
+
+async def check_command(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    templates = load_templates(settings.workflows)
     token = settings.comfyui_token.get_secret_value() if settings.comfyui_token else None
     async with aiohttp.ClientSession() as session:
-        backends = [Backend.create(url, session, token=token) for url in settings.comfyui_urls]
-        reports = await asyncio.gather(*(check_backend(b.client, template) for b in backends))
-    print(format_reports(template.name, list(reports)))
-    return 0 if all(r.ok for r in reports) else 1
+        clients = [ComfyClient(url, session, token=token) for url in settings.comfyui_urls]
+        results = await asyncio.gather(*(check_workflows(client, templates) for client in clients))
+    print(format_reports(list(templates), results))
+    return 0 if all(report.ok for reports in results for report in reports.values()) else 1

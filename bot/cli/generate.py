@@ -65,7 +65,9 @@ async def generate_command(args: argparse.Namespace) -> int:
         backend.start()
         try:
             report = await backend.prepare(template)
-            if report.reachable and not report.ok:
+            if not report.reachable:  # asking again to submit would only double the wait
+                return _fail(report.error or f"{backend.name} is not answering")
+            if not report.ok:
                 return _fail(f"{backend.name} cannot run {template.name}: " + "; ".join(report.problems()))
             graph = backend.adapt(graph)
             await backend.events.wait_connected(3.0)  # without it we poll; no reason to fail

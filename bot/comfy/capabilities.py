@@ -8,16 +8,24 @@ missing node pack or model file and folder.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.comfy.client import ComfyClient
-from bot.comfy.errors import ComfyError
-from bot.comfy.packs import pack_for
+from bot.comfy.errors import BackendDown, BackendRefused, ComfyError
+from bot.comfy.packs import NodePack, pack_for
 from bot.comfy.protocol import SystemStats
 
-__all__ = ["ModelNeed", "TemplateNeeds", "CombinedNeeds", "BackendReport", "check_backend", "apply_model_aliases"]
+__all__ = [
+    "ModelNeed",
+    "TemplateNeeds",
+    "CombinedNeeds",
+    "BackendReport",
+    "check_backend",
+    "check_workflows",
+    "apply_model_aliases",
+]
 
 
 class ModelNeed(Protocol):
@@ -66,30 +74,50 @@ class BackendReport:
     device: str = "?"
     vram_free: int = 0
     vram_total: int = 0
-    missing_nodes: dict[str, str] = field(default_factory=dict)  # class_type -> pack name
+    missing_nodes: dict[str, NodePack] = field(default_factory=dict)  # class_type -> its pack
     missing_models: list[str] = field(default_factory=list)  # plain sentences
     # Template file name -> the path this server lists it under (e.g. in a "wan2.1/" subfolder).
     model_aliases: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    error: str | None = None
+    error: str | None = None  # a whole sentence that names the backend
+    # When the server could not be asked at all: UNREACHABLE, or the label of a BackendRefused.
+    failure: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.reachable and not self.missing_nodes and not self.missing_models and self.error is None
 
+    @property
+    def status(self) -> str:
+        """One word for a table: OK, MISSING, ERROR, UNREACHABLE, TOKEN REFUSED, NOT COMFYUI..."""
+        if self.ok:
+            return "OK"
+        if not self.reachable:
+            return self.failure or "ERROR"
+        return "ERROR" if self.error else "MISSING"
+
     def problems(self) -> list[str]:
+        """One sentence per problem; each missing node pack once, with where to get it."""
         lines = [self.error] if self.error else []
+        by_pack: dict[NodePack, list[str]] = {}
         for class_type, pack in sorted(self.missing_nodes.items()):
-            lines.append(f"node {class_type} missing: install {pack}")
+            by_pack.setdefault(pack, []).append(class_type)
+        for pack, classes in by_pack.items():
+            nodes = "node" if len(classes) == 1 else "nodes"
+            lines.append(f"{nodes} {', '.join(classes)} missing: {pack.advice()}")
         return lines + self.missing_models
 
 
 async def check_backend(client: ComfyClient, template: TemplateNeeds) -> BackendReport:
+    """What `client`'s server lacks to run `template`. Never raises a ComfyError: a server that
+    cannot be asked gives a report with `reachable` False and the reason in `error`."""
     report = BackendReport(url=client.name)
     try:
         stats = await client.system_stats()
     except ComfyError as exc:
         report.error = exc.reason
+        report.failure = exc.label if isinstance(exc, BackendRefused) else (
+            "UNREACHABLE" if isinstance(exc, BackendDown) else None)
         return report
     report.reachable = True
     _describe_system(report, stats)
@@ -101,6 +129,17 @@ async def check_backend(client: ComfyClient, template: TemplateNeeds) -> Backend
     if any(c.startswith("VHS_") for c in template.node_classes()):
         report.notes.append("VHS_VideoCombine needs ffmpeg on the ComfyUI host (imageio-ffmpeg or system ffmpeg)")
     return report
+
+
+async def check_workflows(client: ComfyClient, templates: Mapping[str, TemplateNeeds]) -> dict[str, BackendReport]:
+    """`check_backend` for each template by name. A server that cannot be asked is asked once:
+    every template then shares that one report, so its failure is told once."""
+    names = list(templates)
+    first = await check_backend(client, templates[names[0]])
+    if not first.reachable:
+        return dict.fromkeys(names, first)
+    rest = await asyncio.gather(*(check_backend(client, templates[name]) for name in names[1:]))
+    return dict(zip(names, [first, *rest]))
 
 
 def _basename(name: str) -> str:
@@ -134,7 +173,7 @@ async def _check_nodes(client: ComfyClient, classes: Iterable[str], report: Back
     infos = await asyncio.gather(*(client.object_info(c) for c in ordered))
     for class_type, info in zip(ordered, infos):
         if info is None:
-            report.missing_nodes[class_type] = pack_for(class_type).name
+            report.missing_nodes[class_type] = pack_for(class_type)
 
 
 async def _check_models(client: ComfyClient, needs: list[ModelNeed], report: BackendReport) -> None:

@@ -1,8 +1,11 @@
 """HTTP side of one ComfyUI backend: submit, inspect, cancel, probe, download.
 
-One `ComfyClient` per backend, sharing the aiohttp `ClientSession` its owner created. Transient
-failures (connection errors, timeouts, 5xx) are retried with exponential backoff and then
-reported as `BackendDown`. The websocket lives in `bot.comfy.events`.
+One `ComfyClient` per backend, sharing the aiohttp `ClientSession` its owner created. Every call
+runs under one `RetryPolicy`: transient failures (connection errors, timeouts, 5xx) are retried
+with backoff and jitter inside an overall time budget, then reported as `BackendDown`. An answer
+that shows the server will not serve us as configured is told apart at once, without retries:
+401 (`TokenRefused`), 403 (`BackendRefused`), 404 or a web page (`NotComfyUI`). The websocket
+lives in `bot.comfy.events`.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -18,8 +22,17 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+from pydantic import ValidationError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
-from bot.comfy.errors import BackendDown, ComfyError, DownloadTooLarge
+from bot.comfy.errors import BackendDown, BackendRefused, ComfyError, DownloadTooLarge, NotComfyUI, TokenRefused
 from bot.comfy.protocol import HistoryEntry, OutputFile, QueueSnapshot, SubmitResponse, SystemStats
 from bot.comfy.rejection import rejection_from_body
 from bot.urls import display_url
@@ -31,15 +44,32 @@ _CHUNK = 1 << 18
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try before calling a backend down. Delays double up to `max_delay`."""
+    """How hard to try one call before calling the backend down.
+
+    Up to `attempts` tries; between them `base_delay` doubling up to `max_delay`, plus up to
+    `jitter` seconds at random. Each try gets `connect_timeout` to connect and `attempt_timeout`
+    for the whole answer. The call as a whole, retries and waits included, gets `budget`: a
+    server that accepts connections and never answers is reported after `budget` seconds, not
+    after attempts × timeouts. A download's budget bounds its retries, not its transfer.
+    """
 
     attempts: int = 4
     base_delay: float = 0.25
     max_delay: float = 4.0
-    request_timeout: float = 30.0
+    jitter: float = 0.25
+    connect_timeout: float = 3.0
+    # ComfyUI answers its API from memory in milliseconds, even while a render runs.
+    attempt_timeout: float = 6.0
+    budget: float = 10.0
 
-    def delay(self, attempt: int) -> float:
-        return min(self.max_delay, self.base_delay * (2**attempt))
+    def retrying(self, sleep: Callable[[float], Awaitable[None]]) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.attempts) | stop_after_delay(self.budget),
+            wait=wait_exponential(multiplier=self.base_delay, max=self.max_delay) + wait_random(0, self.jitter),
+            retry=retry_if_exception(_transient),
+            sleep=sleep,
+            reraise=True,
+        )
 
 
 class Where(enum.Enum):
@@ -104,29 +134,68 @@ class ComfyClient:
     async def _request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
     ) -> tuple[int, Any]:
-        """One call with retries; returns (status, parsed JSON or text) for any status < 500."""
-        last = "no answer"
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                await self._sleep(self.retry.delay(attempt - 1))
-            try:
-                timeout = aiohttp.ClientTimeout(total=self.retry.request_timeout)
-                async with self.session.request(
-                    method, self.url + path, json=json, params=params, headers=self.headers, timeout=timeout
-                ) as resp:
-                    body = await _read_body(resp)
-                    if resp.status < 500:
-                        return resp.status, body
-                    last = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last = type(exc).__name__ + (f": {exc}" if str(exc) else "")
-        raise BackendDown(self.scrub(f"{self.name} is not answering ({last})"), backend=self.name)
+        """One call under the retry policy; returns (status, parsed JSON or text) for any status < 500.
 
-    def _unexpected(self, what: str, status: int, body: Any) -> ComfyError:
-        if status in (401, 403):
-            hint = "check COMFYUI_TOKEN" if status == 401 else "the server refused the request (Origin/CORS or proxy rules)"
-            return BackendDown(f"{self.name} answered {status} to {what}: {hint}", backend=self.name)
-        return ComfyError(self.scrub(f"{self.name} answered {status} to {what}: {str(body)[:200]}"), backend=self.name)
+        A web page comes back as `_WEB_PAGE`, never as its text. Raises BackendDown.
+        """
+        budget = asyncio.timeout(self.retry.budget)
+        try:
+            async with budget:
+                async for attempt in self.retry.retrying(self._sleep):
+                    with attempt:
+                        return await self._request_once(method, path, json, params)
+        except aiohttp.InvalidURL:
+            raise ComfyError(f"{self.name} is not a valid URL", backend=self.name) from None
+        except _TRANSIENT as exc:
+            why = f"no answer within {self.retry.budget:g} s" if budget.expired() else self._why(exc)
+            raise BackendDown(self.scrub(f"{self.name} is not answering ({why})"), backend=self.name) from None
+        raise AssertionError("unreachable: the retry loop returns or raises")
+
+    async def _request_once(
+        self, method: str, path: str, json: Any, params: dict[str, str] | None
+    ) -> tuple[int, Any]:
+        timeout = aiohttp.ClientTimeout(total=self.retry.attempt_timeout, sock_connect=self.retry.connect_timeout)
+        async with self.session.request(
+            method, self.url + path, json=json, params=params, headers=self.headers, timeout=timeout
+        ) as resp:
+            if resp.status >= 500:
+                raise _ServerError(resp.status)
+            return resp.status, await _read_body(resp)
+
+    def _why(self, exc: BaseException) -> str:
+        """The last attempt's failure in a few words, without the URL (the reason has it)."""
+        if isinstance(exc, _ServerError):
+            return f"HTTP {exc.status}"
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            exc = exc.os_error  # its own text repeats the host and port
+        if isinstance(exc, socket.gaierror):
+            return "host name not found"
+        if isinstance(exc, aiohttp.ServerDisconnectedError):
+            return "the connection closed without an answer"
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return f"no connection within {self.retry.connect_timeout:g} s"
+        if isinstance(exc, asyncio.TimeoutError):
+            return f"no answer within {self.retry.attempt_timeout:g} s"
+        if isinstance(exc, OSError) and exc.errno:
+            return os.strerror(exc.errno).lower()
+        return type(exc).__name__
+
+    def _unexpected(self, what: str, status: int, body: Any, *, api: bool = True) -> ComfyError:
+        """The error for an answer that is not the one ComfyUI gives. `api`: a JSON route, where a
+        404 or a web page means the URL points at some other server."""
+        if status == 401:
+            token = "COMFYUI_TOKEN is set but refused" if self._token else "COMFYUI_TOKEN is not set"
+            return TokenRefused(f"{self.name} answered 401: the token is missing or wrong ({token})",
+                                backend=self.name)
+        if status == 403:
+            return BackendRefused(f"{self.name} answered 403 to {what}: the server refused the request "
+                                  "(Origin/CORS or proxy rules)", backend=self.name)
+        if api and (status == 404 or body is _WEB_PAGE or (status == 200 and not isinstance(body, (dict, list)))):
+            answer = "a web page" if body is _WEB_PAGE else f"HTTP {status}" if status != 200 else "something other than JSON"
+            return NotComfyUI(f"{self.name} is not a ComfyUI server (it answered {what} with {answer})",
+                              backend=self.name)
+        shown = "a web page" if body is _WEB_PAGE else str(body)[:200]
+        return ComfyError(self.scrub(f"{self.name} answered {status} to {what}: {shown}"), backend=self.name)
 
     # ----------------------------------------------------------------- prompts
 
@@ -211,7 +280,11 @@ class ComfyClient:
         status, body = await self._request("GET", "/system_stats")
         if status != 200 or not isinstance(body, dict):
             raise self._unexpected("GET /system_stats", status, body)
-        return SystemStats.model_validate(body)
+        try:
+            return SystemStats.model_validate(body)
+        except ValidationError:
+            raise NotComfyUI(f"{self.name} is not a ComfyUI server (its GET /system_stats is not ComfyUI's)",
+                             backend=self.name) from None
 
     async def object_info(self, class_type: str) -> dict[str, Any] | None:
         """The node's definition, or None when the node is not installed."""
@@ -238,25 +311,24 @@ class ComfyClient:
         server's own path and is never used.
         """
         params = {"filename": file.filename, "subfolder": file.subfolder, "type": file.type}
-        last = "no answer"
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                await self._sleep(self.retry.delay(attempt - 1))
-            try:
-                return await self._download_once(params, dest, max_bytes)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                last = type(exc).__name__
-            except _ServerError as exc:
-                last = f"HTTP {exc.status}"
-        raise BackendDown(f"{self.name} failed to send {file.filename!r} ({last})", backend=self.name)
+        try:
+            async for attempt in self.retry.retrying(self._sleep):
+                with attempt:
+                    return await self._download_once(params, dest, max_bytes)
+        except _TRANSIENT as exc:
+            raise BackendDown(f"{self.name} failed to send {file.filename!r} ({self._why(exc)})",
+                              backend=self.name) from None
+        raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def _download_once(self, params: dict[str, str], dest: Path, max_bytes: int) -> int:
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=self.retry.request_timeout)
+        # No total: a large file on a slow link may take long; a stalled one does not.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.retry.connect_timeout,
+                                        sock_read=self.retry.attempt_timeout)
         async with self.session.get(self.url + "/view", params=params, headers=self.headers, timeout=timeout) as resp:
             if resp.status >= 500:
                 raise _ServerError(resp.status)
             if resp.status != 200:
-                raise self._unexpected(f"GET /view {params['filename']!r}", resp.status, "")
+                raise self._unexpected(f"GET /view {params['filename']!r}", resp.status, "", api=False)
             if resp.content_length is not None and resp.content_length > max_bytes:
                 raise DownloadTooLarge(
                     f"{params['filename']!r} is {resp.content_length} bytes, over the {max_bytes}-byte cap",
@@ -270,7 +342,27 @@ class _ServerError(Exception):
         self.status = status
 
 
+# Worth another try: the network, a timeout, a 5xx. Not a URL that cannot be requested at all.
+_TRANSIENT = (aiohttp.ClientError, asyncio.TimeoutError, OSError, _ServerError)
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT) and not isinstance(exc, aiohttp.InvalidURL)
+
+
+class _WebPage:
+    """The body of an HTML answer: ComfyUI's API never sends one, and it is never shown."""
+
+    def __repr__(self) -> str:
+        return "<a web page>"
+
+
+_WEB_PAGE = _WebPage()
+
+
 async def _read_body(resp: aiohttp.ClientResponse) -> Any:
+    if resp.content_type == "text/html":
+        return _WEB_PAGE
     text = await resp.text()
     if "json" in (resp.content_type or "") and text:
         try:

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 __all__ = [
     "ComfyError",
     "BackendDown",
+    "BackendRefused",
+    "TokenRefused",
+    "NotComfyUI",
     "ValidationFailed",
     "NodeProblem",
     "ExecutionFailed",
@@ -38,6 +41,28 @@ class BackendDown(ComfyError):
     """The backend did not answer (connection refused, timeouts, repeated 5xx)."""
 
     retryable = True
+
+
+class BackendRefused(BackendDown):
+    """The server answers, but not as a ComfyUI we may use: only the operator can fix that.
+
+    A kind of BackendDown so that the bot treats it the same way (no work there, checked again
+    later); `label` is the one-word status `wanbot check` shows instead of UNREACHABLE.
+    """
+
+    label = "REFUSED"
+
+
+class TokenRefused(BackendRefused):
+    """401: the token (COMFYUI_TOKEN) is missing or wrong."""
+
+    label = "TOKEN REFUSED"
+
+
+class NotComfyUI(BackendRefused):
+    """404 or a web page where ComfyUI answers JSON: the URL points at some other server."""
+
+    label = "NOT COMFYUI"
 
 
 @dataclass(frozen=True)

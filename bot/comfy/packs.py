@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NodePack", "PACKS", "pack_for"]
+__all__ = ["NodePack", "PACKS", "CORE", "pack_for"]
 
 from dataclasses import dataclass
 
@@ -12,6 +12,16 @@ class NodePack:
     name: str
     url: str
     prefixes: tuple[str, ...]
+
+    @property
+    def is_core(self) -> bool:
+        return not self.prefixes
+
+    def advice(self) -> str:
+        """What to do when nodes of this pack are missing: one clause, with where to get it."""
+        if self.is_core:
+            return f"update ComfyUI ({self.url})"
+        return f"install the {self.name} node pack from {self.url}"
 
 
 PACKS: tuple[NodePack, ...] = (

@@ -4,9 +4,11 @@
   needs from a server (node classes, model files).
 - `request`: `VideoRequest.build`, which checks a member's options against a template and
   reports problems in English and Chinese.
+- `catalog`: `load_templates`, the configured templates (WANBOT_WORKFLOW may name several).
 - `params`, `seeds`, `graph`: the parameter table and limits, seed range, API-graph rules.
 """
 
+from bot.workflows.catalog import load_templates
 from bot.workflows.graph import ModelRef
 from bot.workflows.params import GLOBAL_DEFAULTS, GLOBAL_LIMITS, PARAMS, Limit
 from bot.workflows.request import WAN_NEGATIVE_PROMPT, Problem, RequestInvalid, VideoRequest
@@ -38,5 +40,6 @@ __all__ = [
     "VideoRequest",
     "draw_seed",
     "load_template",
+    "load_templates",
     "parse_template",
 ]

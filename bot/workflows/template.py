@@ -57,6 +57,16 @@ class TemplateError(ValueError):
         self.problems = [f"template {source!r}: {problem}" for problem in problems]
         super().__init__("\n".join(self.problems))
 
+    @classmethod
+    def gathered(cls, errors: list[TemplateError]) -> TemplateError:
+        """One error with the problems of all `errors`, each line still naming its own file."""
+        if len(errors) == 1:
+            return errors[0]
+        combined = cls(", ".join(error.source for error in errors), [])
+        combined.problems = [problem for error in errors for problem in error.problems]
+        combined.args = ("\n".join(combined.problems),)
+        return combined
+
 
 class Target(NamedTuple):
     """One node input a param is written to."""

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
+from tests.cli._wanbot import wanbot
 from tests.fakes.comfyui import FakeComfyUI
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _wanbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "COMFYUI_", "WANBOT_"))}
-    clean.update(env or {})
-    clean["PYTHONPATH"] = str(ROOT)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=clean,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+    run = await wanbot(*args, cwd=cwd, env=env)
+    return run.code, run.out, run.err
 
 
 async def test_generate_writes_the_mp4_and_reports_json(tmp_path: Path) -> None:
@@ -83,7 +73,10 @@ async def test_check_passes_a_complete_backend_and_names_what_another_lacks(tmp_
     assert ok_code == 0 and "1 of 1 backend(s) can run wan-wrapper" in ok_out
     assert code == 1
     assert "MISSING" in out and "0.8.0" in out
-    assert "node WanVideoSampler missing: install ComfyUI-WanVideoWrapper" in out
+    # Each missing pack once, with where to get it; not one line per node it provides.
+    (pack_line,) = [line for line in out.splitlines() if "ComfyUI-WanVideoWrapper" in line]
+    assert "https://github.com/kijai/ComfyUI-WanVideoWrapper" in pack_line
+    assert "WanVideoSampler" in pack_line and bad.url in pack_line
     assert "'umt5-xxl-enc-bf16.safetensors' not found in models/text_encoders" in out
     assert "1 of 2 backend(s)" in out
 
@@ -114,3 +107,35 @@ async def test_check_unreachable_backend(tmp_path: Path) -> None:
     code, out, _ = await _wanbot("check", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
     assert code == 1
     assert "UNREACHABLE" in out and "is not answering" in out
+
+
+async def test_check_checks_every_configured_workflow(tmp_path: Path) -> None:
+    both = {"WANBOT_WORKFLOW": "wan-wrapper, wan-native"}
+    async with FakeComfyUI() as full, FakeComfyUI() as wrapper_only:
+        wrapper_only.models = {folder: [n for n in names if "wan2.1_t2v" not in n and "wan_2.1_vae" not in n]
+                               for folder, names in wrapper_only.models.items()}
+        ok = await wanbot("check", "--comfyui", full.url, cwd=tmp_path, env=both)
+        mixed = await wanbot("check", "--comfyui", full.url, "--comfyui", wrapper_only.url, cwd=tmp_path, env=both)
+    assert ok.code == 0, ok.out + ok.err
+    assert "wan-wrapper" in ok.out and "wan-native" in ok.out
+    assert "1 of 1 backend(s) can run wan-wrapper and wan-native" in ok.out
+    assert mixed.code == 1, mixed.out + mixed.err
+    (row,) = [line for line in mixed.out.splitlines() if line.startswith(wrapper_only.url)]
+    assert row.split()[-2:] == ["OK", "MISSING"]  # one column per workflow, in the configured order
+    assert f"{wrapper_only.url}: wan-native: model file 'wan2.1_t2v_1.3B_fp16.safetensors' not found" in mixed.out
+    assert "1 of 2 backend(s)" in mixed.out
+
+
+async def test_check_with_a_workflow_flag_checks_only_that_one(tmp_path: Path) -> None:
+    async with FakeComfyUI() as fake:
+        run = await wanbot("check", "--comfyui", fake.url, "--workflow", "wan-native", cwd=tmp_path,
+                           env={"WANBOT_WORKFLOW": "wan-wrapper,./missing.json"})
+    assert run.code == 0, run.out + run.err
+    assert "1 of 1 backend(s) can run wan-native" in run.out and "wan-wrapper" not in run.out
+
+
+async def test_check_with_a_broken_template_is_a_configuration_error(tmp_path: Path) -> None:
+    run = await wanbot("check", "--workflow", "wan-native,nope", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
+    assert run.code == 2
+    assert run.err == "wanbot: template 'nope': no such file, and not a built-in template (wan-wrapper, wan-native)\n"
+    assert run.out == ""

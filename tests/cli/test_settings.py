@@ -55,3 +55,21 @@ def test_tokens_are_secret_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMFYUI_TOKEN", "comfy-secret")
     text = repr(load_settings())
     assert "very-secret-token" not in text and "comfy-secret" not in text
+
+
+def test_a_bad_url_names_the_variable_that_was_set_and_hides_credentials(tmp_path) -> None:
+    (tmp_path / ".env").write_text("COMFYUI_URL=http://user:hunter2@gpu:99999/?token=abc\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    (line,) = info.value.lines
+    assert line.startswith("COMFYUI_URL: 'http://gpu:99999/' has a port that is not a number from 1 to 65535")
+    assert "hunter2" not in line and "abc" not in line
+
+
+@pytest.mark.parametrize("url", ["http://", "http://:8188", "https://gpu:0", "http://[::1"])
+def test_a_url_given_by_the_caller_is_reported_as_such(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(comfyui_urls=[url])
+    (problem,) = info.value.problems
+    assert problem.field == "comfyui_urls" and problem.from_caller
+    assert problem.line("--comfyui").startswith(f"--comfyui: {url!r} ")

@@ -13,7 +13,7 @@ from bot.comfy.client import RetryPolicy
 from bot.comfy.watch import Watch
 from tests.fakes.comfyui import FakeComfyUI
 
-FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, request_timeout=5.0)
+FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.05, jitter=0.01, attempt_timeout=5.0)
 FAST_WATCH = Watch(stall_seconds=5.0, poll_connected=0.5, poll_disconnected=0.1, history_grace=0.5)
 
 

@@ -18,6 +18,7 @@ from bot.comfy.errors import (
     Interrupted,
     PromptLost,
     Stalled,
+    TokenRefused,
     ValidationFailed,
 )
 from bot.comfy.render import render
@@ -66,10 +67,12 @@ async def test_bearer_token_on_http_and_websocket_and_no_origin(tmp_path: Path) 
 async def test_wrong_token_is_reported_not_retried_forever() -> None:
     async with FakeComfyUI(require_token="right") as fake, aiohttp.ClientSession() as session:
         backend = Backend.create(fake.url, session, token="wrong-token", retry=FAST_RETRY)
-        with pytest.raises(BackendDown) as info:
+        with pytest.raises(TokenRefused) as info:
             await backend.client.queue()
-        assert "check COMFYUI_TOKEN" in info.value.reason
+        assert "token is missing or wrong (COMFYUI_TOKEN is set but refused)" in info.value.reason
         assert "wrong-token" not in info.value.reason
+        assert isinstance(info.value, BackendDown)  # the bot gives it no work, as for a down one
+        assert len(fake.requests_to("/queue")) == 1
 
 
 async def test_missing_model_file_is_named_with_backend_and_input(rig: Rig) -> None:
