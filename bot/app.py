@@ -12,8 +12,9 @@ hundred a day), and a restart loop must not burn them. The hash of what was last
 scope lives in a small JSON file beside the database (`CommandSync`).
 
 Client defaults: the guilds intent only and no message cache (a slash-command bot reads no
-messages), a bounded HTTP connection pool, and interaction tokens blanked out of discord.py's
-debug logs (they sit in webhook URLs).
+messages), a bounded HTTP connection pool, interaction tokens blanked out of discord.py's
+debug logs (they sit in webhook URLs), and no warning about the voice libraries (voice is
+never used).
 
 Start-up fails instead of waiting: discord.py retries a failed first gateway connection every
 5 s for ever, so `launch_shard` connects once and raises `GatewayUnreachable` (a shard that
@@ -110,6 +111,10 @@ class WanBot(commands.AutoShardedBot):
     """
 
     def __init__(self, services: Services, *, sync_commands: bool = True, **options: Any) -> None:
+        # discord.py warns at construction that PyNaCl and davey (voice) are missing; this bot
+        # never joins a voice channel. These two flags are discord.py's own switch for exactly
+        # those two warnings: nothing else on its logger is hidden.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         options.setdefault("intents", _bot_intents())
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         # The bot reads no message content and keeps no message cache: interactions carry
