@@ -59,7 +59,8 @@ class Services:
     backends: list[Backend]
     dispatcher: Dispatcher
     session: aiohttp.ClientSession
-    metrics: Metrics = field(default_factory=lambda: Metrics(job_states=[s.value for s in JobState]))
+    # Built once, in `open`: the dispatcher counts into it and /metrics renders it.
+    metrics: Metrics
     # False once shutdown began: /video answers "restarting, try again in a minute".
     accepting: bool = True
     _stopped: bool = field(default=False, init=False, repr=False)

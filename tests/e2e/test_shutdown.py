@@ -36,3 +36,9 @@ async def test_closing_the_bot_stops_the_dispatcher_once(world: World, stops: li
     assert stops == [0.0]
 
 
+
+
+async def test_one_metrics_instance_is_counted_into_and_served(world: World) -> None:
+    """The dispatcher counts into the Metrics that /metrics renders (the runner hands
+    `services.metrics` to the health server; test_process_lifecycle scrapes it)."""
+    assert world.services.dispatcher.metrics is world.services.metrics
