@@ -147,9 +147,8 @@ class WanBot(commands.AutoShardedBot):
         behind a firewall looks alive and never says why it is not. The rest is discord.py's
         code as is, including its private shard table and event queue (pinned to 2.x)."""
         try:
-            ws = await asyncio.wait_for(
-                DiscordWebSocket.from_client(self, initial=initial, gateway=gateway, shard_id=shard_id),
-                timeout=self.shard_connect_timeout)
+            async with asyncio.timeout(self.shard_connect_timeout):
+                ws = await DiscordWebSocket.from_client(self, initial=initial, gateway=gateway, shard_id=shard_id)
         except (OSError, aiohttp.ClientError, TimeoutError, ReconnectWebSocket) as exc:
             raise GatewayUnreachable(gateway.host or str(gateway), exc) from exc
         shard = Shard(ws, self, self._AutoShardedClient__queue.put_nowait)  # type: ignore[attr-defined]
@@ -175,13 +174,15 @@ class WanBot(commands.AutoShardedBot):
     async def _shut_down(self, grace: float) -> None:
         try:
             await self.services.stop(grace)
-            await super().close()
         finally:
-            await self.services.close()
-            # The pool is closed with discord.py's session, which exists only once login began.
-            connector = self.http.connector
-            if isinstance(connector, aiohttp.BaseConnector) and not connector.closed:
-                await connector.close()
+            try:
+                await super().close()
+            finally:
+                await self.services.close()
+                # The pool is closed with discord.py's session, which exists once login began.
+                connector = self.http.connector
+                if isinstance(connector, aiohttp.BaseConnector) and not connector.closed:
+                    await connector.close()
 
 
 def _digest(application_id: int, payload: list[dict[str, Any]]) -> str:

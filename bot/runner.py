@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.app import WanBot
-from bot.fatal import EXIT_CONFIG, Fatal, discord_fatal
+from bot.fatal import EXIT_CONFIG, EXIT_FAILED, Fatal, discord_fatal
 from bot.ops.health import build_health_server
 from bot.services import Services
 from bot.settings import Settings
@@ -86,6 +86,9 @@ async def _serve(settings: Settings) -> int:
         # cause nobody foresaw carries its traceback.
         log.error("%s", fatal.line, exc_info=fatal.__cause__ if fatal.unexpected else None)
         return fatal.exit_code
+    except Exception as exc:  # noqa: BLE001 - a bug: still one record and an exit, never a hang
+        log.error("wanbot stopped on an unexpected error: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return EXIT_FAILED
 
 
 def _stop_on_signals() -> asyncio.Event:

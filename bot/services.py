@@ -127,9 +127,11 @@ class Services:
 
     async def close(self, grace: float = 0.0) -> None:
         """`stop(grace)` unless already stopped, then close the session and the database."""
-        await self.stop(grace)
-        await self.session.close()
-        await self.db.close()
+        try:
+            await self.stop(grace)
+        finally:
+            await self.session.close()
+            await self.db.close()
 
     async def refresh_metrics(self) -> None:
         summary = await self.scheduler.summary()

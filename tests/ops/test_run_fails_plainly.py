@@ -35,9 +35,11 @@ class Fakes:
     comfy: FakeComfyUI
     tmp: Path
 
-    def bot(self, *, discord_url: str | None = None, token: str | None = None, **extra: str) -> BotProcess:
+    def bot(self, *, discord_url: str | None = None, token: str | None = None, comfy_url: str | None = None,
+            **extra: str) -> BotProcess:
         return BotProcess.configure(self.tmp, discord_url=discord_url or self.discord.url,
-                                    discord_token=token or self.discord.token, comfy_url=self.comfy.url, **extra)
+                                    discord_token=token or self.discord.token, comfy_url=comfy_url or self.comfy.url,
+                                    **extra)
 
 
 @pytest.fixture
@@ -55,10 +57,14 @@ async def ends(bot: BotProcess) -> int:
         await bot.kill()
 
 
-def the_one_line(bot: BotProcess, *secrets: str) -> str:
-    """The single error line of a plain exit; nothing unclean, no secret anywhere."""
+def assert_clean(bot: BotProcess) -> None:
     for mark in UNCLEAN:
         assert mark not in bot.text, bot.tail
+
+
+def the_one_line(bot: BotProcess, *secrets: str) -> str:
+    """The single error line of a plain exit; nothing unclean, no secret anywhere."""
+    assert_clean(bot)
     for secret in secrets:
         assert secret not in bot.text
     (line,) = bot.lines_at("error", "critical")
@@ -185,31 +191,24 @@ async def test_a_health_port_in_use_ends_with_exit_2(fakes: Fakes) -> None:
 # -- Ctrl-C during start-up ------------------------------------------------------------------
 
 
-async def _interrupt_while_waiting(bot: BotProcess, silent: SilentServer) -> int:
-    await bot.start()
-    try:
-        await asyncio.wait_for(silent.connected.wait(), HANG_BOUND)
-        return await bot.terminate(HANG_BOUND, sig=signal.SIGINT)
-    finally:
-        await bot.kill()
-
-
-async def test_ctrl_c_while_logging_in_exits_cleanly(fakes: Fakes) -> None:
+@pytest.mark.parametrize("stage", ["logging in", "connecting to the gateway", "checking the backends"])
+async def test_ctrl_c_during_start_up_exits_cleanly(fakes: Fakes, stage: str) -> None:
+    """The process waits on a peer that accepted the connection and never answers; Ctrl-C."""
     async with SilentServer() as silent:
-        bot = fakes.bot(discord_url=silent.url)
-        code = await _interrupt_while_waiting(bot, silent)
+        if stage == "logging in":
+            bot = fakes.bot(discord_url=silent.url)
+        elif stage == "connecting to the gateway":
+            fakes.discord.advertise_gateway(silent.url.replace("http://", "ws://") + "/gateway")
+            bot = fakes.bot()
+        else:
+            bot = fakes.bot(comfy_url=silent.url)
+        await bot.start()
+        try:
+            await asyncio.wait_for(silent.connected.wait(), HANG_BOUND)
+            code = await bot.terminate(HANG_BOUND, sig=signal.SIGINT)
+        finally:
+            await bot.kill()
     assert code == 0, bot.tail
-    for mark in UNCLEAN:
-        assert mark not in bot.text, bot.tail
-    assert bot.lines_at("error", "critical") == []
-
-
-async def test_ctrl_c_while_connecting_to_the_gateway_exits_cleanly(fakes: Fakes) -> None:
-    async with SilentServer() as silent:
-        fakes.discord.advertise_gateway(silent.url.replace("http://", "ws://") + "/gateway")
-        bot = fakes.bot()
-        code = await _interrupt_while_waiting(bot, silent)
-    assert code == 0, bot.tail
-    for mark in UNCLEAN:
-        assert mark not in bot.text, bot.tail
-    assert bot.lines_at("error", "critical") == []
+    assert_clean(bot)
+    assert bot.lines_at("error", "critical") == [] and "stopped cleanly" in bot.text
+    assert fakes.discord.gateway.identify_count == 0  # it was still starting
