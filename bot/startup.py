@@ -93,4 +93,3 @@ def _bind_error(server: HealthServer, exc: OSError) -> StartupError:
                             "choose a port above 1023")
     return StartupError("WANBOT_HTTP_HOST", f"cannot listen on {where} ({reason(exc)})",
                         "use 127.0.0.1, 0.0.0.0 or an address of this machine")
-

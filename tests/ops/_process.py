@@ -124,7 +124,7 @@ class SilentServer:
 
     async def __aenter__(self) -> "SilentServer":
         self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
-        self.url = "http://127.0.0.1:%d" % self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
         return self
 
     async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
