@@ -70,15 +70,11 @@ class Backend:
 
 def check_line(report: BackendReport) -> str:
     """The check's result in one log line: `backend <url>: ok (ComfyUI 0.8.0, <GPU>, 22.1 GiB
-    free)`, `... missing node pack <pack> (<nodes>)`, a missing model, or `... unreachable`."""
+    free)`, `... cannot run the workflow: node <X> missing: install <pack>; ...` (the report's
+    own sentences), or `... unreachable (<why>)`."""
     head = f"backend {report.url}:"
     if not report.reachable:
         return f"{head} unreachable ({report.error or 'no answer'})"
     if report.ok:
         return f"{head} ok (ComfyUI {report.version}, {report.device}, {report.vram_free / (1 << 30):.1f} GiB free)"
-    packs: dict[str, list[str]] = {}
-    for class_type, pack in sorted(report.missing_nodes.items()):
-        packs.setdefault(pack, []).append(class_type)
-    problems = [f"missing node pack {pack} ({', '.join(nodes)})" for pack, nodes in packs.items()]
-    problems += report.missing_models + ([report.error] if report.error else [])
-    return f"{head} {'; '.join(problems)}"
+    return f"{head} cannot run the workflow: {'; '.join(report.problems())}"
