@@ -12,8 +12,15 @@ hundred a day), and a restart loop must not burn them. The hash of what was last
 scope lives in a small JSON file beside the database (`CommandSync`).
 
 Client defaults: the guilds intent only and no message cache (a slash-command bot reads no
-messages), a bounded HTTP connection pool, and interaction tokens blanked out of discord.py's
-debug logs (they sit in webhook URLs).
+messages), a bounded HTTP connection pool, interaction tokens blanked out of discord.py's
+debug logs (they sit in webhook URLs), and no warning about the voice libraries (voice is
+never used).
+
+Start-up fails instead of waiting: discord.py retries a failed first gateway connection every
+5 s for ever, so `launch_shard` connects once and raises `GatewayUnreachable` (a shard that
+drops later is still reconnected by discord.py's own backoff). Shutdown runs once, in order:
+stop dispatching (with a grace for posts under way, while Discord is still connected), then
+disconnect, then close the services and the HTTP connection pool.
 """
 
 from __future__ import annotations
@@ -30,9 +37,13 @@ from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from discord import app_commands
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket, ReconnectWebSocket
+from discord.shard import Shard
 
+from bot.fatal import GatewayUnreachable
 from bot.services import Services
 
 __all__ = ["EXTENSION", "SYNC_STATE_FILE", "CommandSync", "WanBot"]
@@ -100,6 +111,10 @@ class WanBot(commands.AutoShardedBot):
     """
 
     def __init__(self, services: Services, *, sync_commands: bool = True, **options: Any) -> None:
+        # discord.py warns at construction that PyNaCl and davey (voice) are missing; this bot
+        # never joins a voice channel. These two flags are discord.py's own switch for exactly
+        # those two warnings: nothing else on its logger is hidden.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         options.setdefault("intents", _bot_intents())
         options.setdefault("allowed_mentions", discord.AllowedMentions.none())
         # The bot reads no message content and keeps no message cache: interactions carry
@@ -112,7 +127,7 @@ class WanBot(commands.AutoShardedBot):
         _hide_interaction_tokens()
         self.services = services
         self.sync_commands = sync_commands
-        self._services_closed = False
+        self._shutdown: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         await self.load_extension(EXTENSION)
@@ -125,19 +140,49 @@ class WanBot(commands.AutoShardedBot):
                 log.warning("command sync still waiting after %.0f s: given up until the next start", SYNC_TIMEOUT)
         await self.services.start()
 
-    async def close(self) -> None:
-        """Stop dispatching first (no delivery or card update starts after this), then let
-        discord.py unload the cogs (which cancel their pending edits) and disconnect, then
-        close the services. Idempotent: a second close is a no-op."""
-        if self._services_closed:
-            await super().close()
-            return
-        self._services_closed = True
+    async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
+        """Connect one shard at start-up, once; raises GatewayUnreachable when that fails.
+
+        discord.py's own version logs a traceback and retries every 5 s for ever, so a bot
+        behind a firewall looks alive and never says why it is not. The rest is discord.py's
+        code as is, including its private shard table and event queue (pinned to 2.x)."""
         try:
-            await self.services.dispatcher.stop()
-            await super().close()
+            async with asyncio.timeout(self.shard_connect_timeout):
+                ws = await DiscordWebSocket.from_client(self, initial=initial, gateway=gateway, shard_id=shard_id)
+        except (OSError, aiohttp.ClientError, TimeoutError, ReconnectWebSocket) as exc:
+            raise GatewayUnreachable(gateway.host or str(gateway), exc) from exc
+        shard = Shard(ws, self, self._AutoShardedClient__queue.put_nowait)  # type: ignore[attr-defined]
+        self._AutoShardedClient__shards[shard_id] = shard  # type: ignore[attr-defined]
+        shard.launch()
+
+    async def close(self) -> None:
+        """discord.py's close (also called by discord.py itself when the gateway ends for
+        good): `shutdown` with no grace."""
+        await self.shutdown(grace=0.0)
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop dispatching first (no delivery or card update starts after this; those under
+        way get `grace` seconds), then let discord.py unload the cogs (which cancel their
+        pending edits) and disconnect, then close the services and the connection pool.
+
+        Runs once; later calls wait for the first. Shielded: the first caller may be
+        discord.py's own connect task, which the runner cancels on the way out."""
+        if self._shutdown is None:
+            self._shutdown = asyncio.create_task(self._shut_down(grace), name="wanbot-shutdown")
+        await asyncio.shield(self._shutdown)
+
+    async def _shut_down(self, grace: float) -> None:
+        try:
+            await self.services.stop(grace)
         finally:
-            await self.services.close()
+            try:
+                await super().close()
+            finally:
+                await self.services.close()
+                # The pool is closed with discord.py's session, which exists once login began.
+                connector = self.http.connector
+                if isinstance(connector, aiohttp.BaseConnector) and not connector.closed:
+                    await connector.close()
 
 
 def _digest(application_id: int, payload: list[dict[str, Any]]) -> str:

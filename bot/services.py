@@ -25,6 +25,7 @@ from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
 from bot.jobs.reads import JobReads
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
+from bot.startup import check_outputs, open_database
 from bot.workflows import Template, load_template
 from storage import Database, JobRecord, JobState
 
@@ -60,9 +61,11 @@ class Services:
     backends: list[Backend]
     dispatcher: Dispatcher
     session: aiohttp.ClientSession
-    metrics: Metrics = field(default_factory=lambda: Metrics(job_states=[s.value for s in JobState]))
+    # Built once, in `open`: the dispatcher counts into it and /metrics renders it.
+    metrics: Metrics
     # False once shutdown began: /video answers "restarting, try again in a minute".
     accepting: bool = True
+    _stopped: bool = field(default=False, init=False, repr=False)
 
     @property
     def default_template(self) -> Template:
@@ -78,10 +81,12 @@ class Services:
                    dispatch: DispatchConfig | None = None) -> "Services":
         """Build everything; nothing talks to ComfyUI until `start()`.
 
-        Raises TemplateError for a bad WANBOT_WORKFLOW (checked before the database opens)."""
+        Raises TemplateError for a bad WANBOT_WORKFLOW (checked before the database opens) and
+        StartupError when the database or the outputs folder cannot be opened or written."""
         templates = {t.name: t for t in (load_template(name) for name in settings.workflows)}
         clock = clock or SystemClock()
-        db = await Database.open(settings.db_path)
+        await check_outputs(settings.output_dir)
+        db = await open_database(settings.db_path)
         rate = RateLimiter(db.quotas, clock)
         eta = EtaModel(db.runs, clock)
         session = aiohttp.ClientSession()
@@ -117,13 +122,23 @@ class Services:
         """Check the backends, re-attach unfinished jobs, start dispatching."""
         await self.dispatcher.start()
 
-    async def close(self, grace: float = 0.0) -> None:
-        """Stop dispatching (ComfyUI keeps its prompts; the next start re-attaches) and close.
-        Downloads and posts under way get `grace` seconds to finish."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop taking videos and dispatching (ComfyUI keeps its prompts; the next start
+        re-attaches). Downloads and posts under way get `grace` seconds to finish. Once: the
+        bot stops before it disconnects and closes after, and only the first call decides."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.accepting = False
         await self.dispatcher.stop(grace)
-        await self.session.close()
-        await self.db.close()
+
+    async def close(self, grace: float = 0.0) -> None:
+        """`stop(grace)` unless already stopped, then close the session and the database."""
+        try:
+            await self.stop(grace)
+        finally:
+            await self.session.close()
+            await self.db.close()
 
     async def refresh_metrics(self) -> None:
         summary = await self.scheduler.summary()

@@ -39,10 +39,14 @@ _PRAGMAS = (
 
 async def _connect(path: str, *, query_only: bool) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
-    for pragma in _PRAGMAS:
-        await conn.execute(pragma)
-    if query_only:
-        await conn.execute("PRAGMA query_only = ON")
+    try:
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+        if query_only:
+            await conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await conn.close()
+        raise
     return conn
 
 
@@ -62,10 +66,16 @@ class Connections:
         writer = await _connect(path, query_only=False)
         if path == ":memory:":
             return cls(writer, writer)
-        mode = await writer.execute_fetchall("PRAGMA journal_mode = WAL")
-        if next(iter(mode))[0] != "wal":
-            raise RuntimeError(f"{path}: the file system does not support WAL mode")
-        reader = await _connect(path, query_only=True)
+        try:
+            mode = await writer.execute_fetchall("PRAGMA journal_mode = WAL")
+            if next(iter(mode))[0] != "wal":
+                raise sqlite3.OperationalError(f"{path}: the file system does not support WAL mode")
+            reader = await _connect(path, query_only=True)
+        except BaseException:
+            # An open aiosqlite connection is a non-daemon thread: left open, it keeps the
+            # process alive after the error that should have ended it.
+            await writer.close()
+            raise
         return cls(writer, reader)
 
     async def close(self) -> None:

@@ -1,4 +1,7 @@
-"""A backend is one ComfyUI server as the bot sees it: its HTTP client and its event stream."""
+"""A backend is one ComfyUI server as the bot sees it: its HTTP client and its event stream.
+
+Each capability check (at start-up, and again when a backend that was down answers) is logged
+as one line naming the backend and the result (`check_line`)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from bot.comfy.events import EventStream
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Backend"]
+__all__ = ["Backend", "check_line"]
 
 
 @dataclass
@@ -50,8 +53,8 @@ class Backend:
         """Run the capability check; remember where this server keeps the model files."""
         self.report = await check_backend(self.client, template)
         self.model_aliases = dict(self.report.model_aliases)
-        if self.report.reachable and not self.report.ok:
-            log.error("backend %s cannot run the workflow: %s", self.name, "; ".join(self.report.problems()))
+        level = logging.INFO if self.report.ok else logging.WARNING if not self.report.reachable else logging.ERROR
+        log.log(level, "%s", check_line(self.report))
         return self.report
 
     def adapt(self, graph: dict[str, Any]) -> dict[str, Any]:
@@ -63,3 +66,15 @@ class Backend:
 
     async def close(self) -> None:
         await self.events.close()
+
+
+def check_line(report: BackendReport) -> str:
+    """The check's result in one log line: `backend <url>: ok (ComfyUI 0.8.0, <GPU>, 22.1 GiB
+    free)`, `... cannot run the workflow: node <X> missing: install <pack>; ...` (the report's
+    own sentences), or `... unreachable (<why>)`."""
+    head = f"backend {report.url}:"
+    if not report.reachable:
+        return f"{head} unreachable ({report.error or 'no answer'})"
+    if report.ok:
+        return f"{head} ok (ComfyUI {report.version}, {report.device}, {report.vram_free / (1 << 30):.1f} GiB free)"
+    return f"{head} cannot run the workflow: {'; '.join(report.problems())}"

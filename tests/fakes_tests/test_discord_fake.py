@@ -457,6 +457,39 @@ async def test_the_bot_reconnects_after_a_gateway_drop(fake: FakeDiscord, bot: S
     assert (await handle.wait_for_edit()).content == "pong: again"
 
 
+@pytest.mark.parametrize(("close_code", "raised"), [
+    (4004, discord.ConnectionClosed),
+    (4011, discord.ConnectionClosed),
+    (4013, discord.ConnectionClosed),
+    (4014, discord.PrivilegedIntentsRequired),
+])
+async def test_a_refused_identify_closes_the_gateway_with_discords_code(
+    fake: FakeDiscord, close_code: int, raised: type[Exception]
+) -> None:
+    fake.refuse_identify(close_code)
+    with pytest.raises(raised) as caught:
+        async with running_bot(SampleBot(), fake):
+            pass
+    if isinstance(caught.value, discord.ConnectionClosed):
+        assert caught.value.code == close_code
+    assert fake.gateway.identify_count == 0
+    fake.refuse_identify(None)
+    async with running_bot(SampleBot(), fake) as bot:  # REST never stopped answering
+        assert bot.is_ready()
+
+
+async def test_an_advertised_gateway_is_what_clients_are_told(fake: FakeDiscord) -> None:
+    headers = {"Authorization": f"Bot {fake.token}"}
+    fake.advertise_gateway("ws://127.0.0.1:9/gateway")
+    async with aiohttp.ClientSession(headers=headers) as http:
+        for route in ("/gateway", "/gateway/bot"):
+            async with http.get(f"{fake.api_url}{route}") as response:
+                assert (await response.json())["url"] == "ws://127.0.0.1:9/gateway"
+        fake.advertise_gateway(None)
+        async with http.get(f"{fake.api_url}/gateway/bot") as response:
+            assert (await response.json())["url"] == fake.gateway.url
+
+
 async def test_a_bot_in_a_subprocess_reaches_the_fake_via_sitecustomize(fake: FakeDiscord) -> None:
     script = (
         "import discord\n"

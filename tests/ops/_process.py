@@ -59,6 +59,11 @@ class BotProcess:
             async with session.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
                 return resp.status, await resp.json()
 
+    async def metrics(self) -> str:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{self.port}/metrics") as resp:
+                return await resp.text()
+
     async def wait_healthy(self, timeout: float = 20.0) -> dict:
         async def poll() -> dict:
             while True:
@@ -72,9 +77,14 @@ class BotProcess:
                 await asyncio.sleep(0.1)
         return await asyncio.wait_for(poll(), timeout)
 
-    async def terminate(self, timeout: float = 20.0) -> int:
+    async def terminate(self, timeout: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> int:
         assert self.proc
-        self.proc.send_signal(signal.SIGTERM)
+        self.proc.send_signal(sig)
+        return await self.exited(timeout)
+
+    async def exited(self, timeout: float) -> int:
+        """The exit code, once the process ends by itself; TimeoutError (a hang) after `timeout`."""
+        assert self.proc
         code = await asyncio.wait_for(self.proc.wait(), timeout)
         if self._reader:
             await self._reader
@@ -90,3 +100,40 @@ class BotProcess:
     @property
     def text(self) -> str:
         return self.log.decode("utf-8", "replace")
+
+    @property
+    def tail(self) -> str:
+        """The last lines of the log, for assertion messages (DEBUG logs run long)."""
+        return "\n".join(self.text.splitlines()[-25:])
+
+    def lines_at(self, *levels: str) -> list[str]:
+        """The log lines (key=value format) at any of `levels` ("error", "warning", ...)."""
+        marks = tuple(f"level={level} " for level in levels)
+        return [line for line in self.text.splitlines() if any(mark in line for mark in marks)]
+
+
+class SilentServer:
+    """A TCP server that accepts connections and never answers: a peer stuck mid-handshake.
+    `connected` is set when the first connection arrives (the process is now waiting on it)."""
+
+    def __init__(self) -> None:
+        self.connected = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.url = ""
+
+    async def __aenter__(self) -> "SilentServer":
+        self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        self.connected.set()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for writer in self._writers:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()

@@ -82,6 +82,9 @@ async def test_sigterm_mid_job_then_restart_delivers_exactly_once(tmp_path: Path
         try:
             await _wait_for_mp4(discord_fake, timeout=30)
             await asyncio.sleep(0.5)  # a duplicate post would show up here
+            # What the dispatcher counts is what /metrics serves: one Metrics in the process.
+            delivered = 'wanbot_jobs_finished_total{outcome="delivered"} 1.0'
+            await asyncio.wait_for(_until_async(lambda: second.metrics(), lambda text: delivered in text), 10)
             assert await second.terminate() == 0, second.text
         finally:
             await second.kill()
@@ -93,6 +96,11 @@ async def test_sigterm_mid_job_then_restart_delivers_exactly_once(tmp_path: Path
     assert "stopped cleanly" in first.text
     for secret in (discord_fake.token, handle.token):
         assert secret not in logs
+
+
+async def _until_async(read, condition) -> None:  # noqa: ANN001 - the same, for an async read
+    while not condition(await read()):
+        await asyncio.sleep(0.05)
 
 
 async def _until(condition) -> None:  # noqa: ANN001 - a tiny poll for cross-process state

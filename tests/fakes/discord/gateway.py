@@ -1,7 +1,9 @@
 """The fake gateway: one websocket per shard speaking Discord's gateway protocol in JSON text.
 
 Owns the connection lifecycle discord.py expects: HELLO (op 10) → heartbeats (op 1 → op 11)
-→ IDENTIFY (op 2) → READY → one GUILD_CREATE per guild of the shard; RESUME (op 6) is always
+→ IDENTIFY (op 2) → READY → one GUILD_CREATE per guild of the shard, or a close frame with
+Discord's code and reason when the IDENTIFY is refused (a bad token: 4004; or the code set
+with ``identify_close_code``, e.g. 4014 for a privileged intent); RESUME (op 6) is always
 refused with INVALID_SESSION (op 9, ``false``) so the client identifies again; sequence
 numbers on every dispatch. Frames are plain text: discord.py asks for ``zlib-stream`` but
 only decompresses binary frames, so text frames bypass the decompressor.
@@ -35,6 +37,16 @@ OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 CLOSE_AUTHENTICATION_FAILED = 4004
+# The close codes after which Discord's docs say not to reconnect, with the reason text
+# Discord sends in the close frame.
+CLOSE_REASONS = {
+    CLOSE_AUTHENTICATION_FAILED: "Authentication failed.",
+    4010: "Invalid shard.",
+    4011: "Sharding required.",
+    4012: "Invalid API version.",
+    4013: "Invalid intent(s).",
+    4014: "Disallowed intent(s).",
+}
 INTENT_GUILD_MESSAGES = 1 << 9
 INTENT_DIRECT_MESSAGES = 1 << 12
 
@@ -79,12 +91,21 @@ class FakeGateway:
         self._token = token
         self._heartbeat_interval_ms = heartbeat_interval_ms
         self.url = ""
+        # Set by ``FakeDiscord.refuse_identify``: every IDENTIFY is answered with this close code.
+        self.identify_close_code: int | None = None
+        # Set by ``FakeDiscord.advertise_gateway``: what GET /gateway(/bot) hands out instead.
+        self.advertised_url: str | None = None
         self.sessions: list[GatewaySession] = []
         self.identify_count = 0
         self.resume_count = 0
         self.heartbeat_count = 0
 
     # -- public: used by FakeDiscord -------------------------------------------------------
+
+    @property
+    def advertised(self) -> str:
+        """The URL clients are told to connect to."""
+        return self.advertised_url or self.url
 
     async def session_for(self, guild_id: int | None, timeout: float) -> GatewaySession:
         """The ready session that owns ``guild_id``, waiting (e.g. through a reconnect)."""
@@ -168,8 +189,10 @@ class FakeGateway:
             _log.debug("fake gateway ignores op %s", op)
 
     async def _identify(self, session: GatewaySession, data: dict[str, Any]) -> None:
-        if data.get("token") != self._token:
-            await session.ws.close(code=CLOSE_AUTHENTICATION_FAILED, message=b"Authentication failed.")
+        refusal = CLOSE_AUTHENTICATION_FAILED if data.get("token") != self._token else self.identify_close_code
+        if refusal is not None:
+            reason = CLOSE_REASONS.get(refusal, "Unknown error.")
+            await session.ws.close(code=refusal, message=reason.encode())
             return
         session.session_id = secrets.token_hex(16)
         session.intents = int(data.get("intents", 0))

@@ -87,11 +87,11 @@ class BotRoutes:
         return json_response(application_payload(world, owner or world.bot))
 
     async def get_gateway(self, request: web.Request) -> web.Response:
-        return json_response({"url": self._gateway.url})
+        return json_response({"url": self._gateway.advertised})
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return json_response({"url": self._gateway.url, "shards": 1, "session_start_limit": limit})
+        return json_response({"url": self._gateway.advertised, "shards": 1, "session_start_limit": limit})
 
     # -- application commands ----------------------------------------------------------------
 

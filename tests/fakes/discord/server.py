@@ -212,6 +212,19 @@ class FakeDiscord:
         """Drop every gateway connection; discord.py resumes, is refused, re-identifies."""
         await self.gateway.disconnect(code)
 
+    def refuse_identify(self, close_code: int | None) -> None:
+        """Answer every later IDENTIFY by closing the gateway with ``close_code`` (and
+        Discord's reason text), as Discord does for 4004 (authentication failed), 4011
+        (sharding required), 4013 (invalid intents) or 4014 (disallowed intents); None
+        accepts IDENTIFYs again. REST keeps answering, as it does on Discord."""
+        self.gateway.identify_close_code = close_code
+
+    def advertise_gateway(self, url: str | None) -> None:
+        """The gateway URL that GET /gateway and /gateway/bot hand out (Discord picks it);
+        None restores the fake's own. An unreachable URL reproduces a gateway that REST
+        users can reach but websockets cannot (a firewall, a proxy without websockets)."""
+        self.gateway.advertised_url = url
+
     async def wait_for_identify(self, count: int = 1, timeout: float = 10.0) -> None:
         """Until the fake has answered ``count`` IDENTIFYs (READY + GUILD_CREATEs sent)."""
         await self.gateway.wait_for_identify(count, timeout)
