@@ -71,10 +71,12 @@ class Backend:
 def check_line(report: BackendReport) -> str:
     """The check's result in one log line: `backend <url>: ok (ComfyUI 0.8.0, <GPU>, 22.1 GiB
     free)`, `... cannot run the workflow: node <X> missing: install <pack>; ...` (the report's
-    own sentences), or `... unreachable (<why>)`."""
+    own sentences), or, when it could not be asked, the client's own sentence, which names the
+    URL and says why (`backend <url> is not answering (...)`, `... answered 401: the token is
+    missing or wrong ...`, `... is not a ComfyUI server ...`)."""
     head = f"backend {report.url}:"
     if not report.reachable:
-        return f"{head} unreachable ({report.error or 'no answer'})"
+        return f"backend {report.error}" if report.error else f"{head} not answering"
     if report.ok:
         return f"{head} ok (ComfyUI {report.version}, {report.device}, {report.vram_free / (1 << 30):.1f} GiB free)"
     return f"{head} cannot run the workflow: {'; '.join(report.problems())}"

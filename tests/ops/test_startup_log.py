@@ -29,7 +29,9 @@ async def test_the_start_up_log_names_each_backend_and_its_check(tmp_path: Path)
     assert "PyNaCl" not in text and "davey" not in text
     assert text.count("health and metrics on") == 1
     assert re.search(rf'msg="backend {good.url}: ok \(ComfyUI 0\.8\.0, [^,]+, \d+\.\d GiB free\)"', text), text
-    assert re.search(rf'msg="backend {unreachable}: unreachable \(.+\)"', text), text
+    assert re.search(rf'msg="backend {unreachable} is not answering \(.+\)"', text), text
+    (down,) = [line for line in text.splitlines() if f"backend {unreachable} is not answering" in line]
+    assert down.count(unreachable) == 1, down
     (missing,) = [line for line in bot.lines_at("error") if lacking.url in line]  # said once
     assert f'msg="backend {lacking.url}: cannot run the workflow: ' in missing
     assert "WanVideoSampler" in missing and "ComfyUI-WanVideoWrapper" in missing
