@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import TemplateNeeds
-from bot.comfy.client import Where
 from bot.comfy.errors import (
     BackendDown,
     ComfyError,
@@ -34,9 +33,8 @@ from bot.comfy.errors import (
     OutputMissing,
     ValidationFailed,
 )
-from bot.comfy.protocol import HistoryEntry
-from bot.comfy.render import fetch_video
-from bot.comfy.watch import Progress, Watch, watch_prompt
+from bot.comfy.render import RenderHooks, render
+from bot.comfy.watch import Progress, Watch
 from bot.jobs.admin import QueueAdmin
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, Scheduler
 from bot.logs import job_context
@@ -102,6 +100,44 @@ class _Slot:
     @property
     def name(self) -> str:
         return self.backend.name
+
+
+class _Superseded(Exception):
+    """The job moved on (cancelled, requeued) while its prompt was being submitted."""
+
+
+class _Attempt:
+    """What the dispatcher persists and shows while one submission of a job runs."""
+
+    def __init__(self, dispatcher: Dispatcher, job: JobRecord) -> None:
+        self.dispatcher = dispatcher
+        self.job = job  # the newest record this attempt wrote or read
+
+    def hooks(self, slot: _Slot) -> RenderHooks:
+        d = self.dispatcher
+
+        async def on_submitted(prompt_id: str) -> None:
+            job = self.job
+            if prompt_id == job.prompt_id:
+                return
+            # The server picked its own id: store it before anything depends on it, so that a
+            # cancel and the re-attach after a restart find the prompt.
+            assert job.prompt_id is not None
+            if not await d.store.jobs.replace_prompt_id(job.id, job.prompt_id, prompt_id, d.config.clock()):
+                await d._abandon(slot, prompt_id)  # noqa: SLF001 - nobody will follow it
+                raise _Superseded(job.id)
+            self.job = await d._current(job)  # noqa: SLF001
+
+        async def on_progress(progress: Progress) -> None:
+            d.progress[self.job.id] = progress
+            if progress.state == "running" and self.job.state is JobState.SUBMITTED:
+                self.job = await d._move(self.job, JobState.RUNNING) or self.job  # noqa: SLF001
+            await d.observer.on_progress(self.job, progress)
+
+        async def on_rendered() -> None:
+            d._finishing.add(self.job.id)  # noqa: SLF001
+
+        return RenderHooks(on_submitted=on_submitted, on_progress=on_progress, on_rendered=on_rendered)
 
 
 class Dispatcher:
@@ -260,52 +296,38 @@ class Dispatcher:
 
     async def _execute(self, job: JobRecord, slot: _Slot, fresh: bool) -> JobRecord:
         """Submit (or re-attach), follow, download. Returns the job as it is now."""
+        attempt = _Attempt(self, job)
         try:
-            entry = await self._follow(job, slot, fresh)
-            self._finishing.add(job.id)
-            return await self._fetch(job, slot, entry)
+            return await self._render(attempt, slot, fresh)
+        except _Superseded:
+            pass
         except ValidationFailed as exc:
-            await self._rejected(job, slot, exc)
+            await self._rejected(attempt.job, slot, exc)
         except Interrupted as exc:
-            await self._interrupted(job, exc)
+            await self._interrupted(attempt.job, exc)
         except ExecutionFailed as exc:
             code = "out_of_memory" if exc.out_of_memory else "execution_error"
-            await self._fail(job, code, exc.reason)
+            await self._fail(attempt.job, code, exc.reason)
         except (OutputMissing, DownloadTooLarge) as exc:
-            await self._fail(job, "no_output", exc.reason)
+            await self._fail(attempt.job, "no_output", exc.reason)
         except ComfyError as exc:  # BackendDown, PromptLost, Stalled
             if isinstance(exc, BackendDown):
                 self._mark_down(slot)
-            await self._retry_or_fail(job, slot, exc.reason)
-        return job
+            await self._retry_or_fail(attempt.job, slot, exc.reason)
+        return attempt.job
 
-    async def _follow(self, job: JobRecord, slot: _Slot, fresh: bool) -> HistoryEntry:
-        client, events = slot.backend.client, slot.backend.events
+    async def _render(self, attempt: _Attempt, slot: _Slot, fresh: bool) -> JobRecord:
+        job = attempt.job
         assert job.prompt_id is not None
-        graph = slot.backend.adapt(self.graph_for(job))
-        state = {"job": job}
-
-        async def on_progress(progress: Progress) -> None:
-            self.progress[job.id] = progress
-            current = state["job"]
-            if progress.state == "running" and current.state is JobState.SUBMITTED:
-                state["job"] = await self._move(current, JobState.RUNNING) or current
-            await self.observer.on_progress(state["job"], progress)
-
-        async with events.subscription(job.prompt_id) as sub:
-            if not fresh:
-                location = await client.locate(job.prompt_id)
-                if location.where is Where.DONE and location.history is not None:
-                    return location.history
-                fresh = location.where is Where.LOST  # a restarted ComfyUI forgot it: send again
-            if fresh:
-                await client.submit(graph, prompt_id=job.prompt_id)
-            return await watch_prompt(client, events, job.prompt_id, graph=graph, watch=self.config.watch,
-                                      on_progress=on_progress, subscription=sub)
-
-    async def _fetch(self, job: JobRecord, slot: _Slot, entry: HistoryEntry) -> JobRecord:
         path = self.config.output_dir / f"job-{job.id}.mp4"
-        await fetch_video(slot.backend.client, entry, path, max_bytes=self.config.max_download_bytes)
+        graph = slot.backend.adapt(self.graph_for(job))
+        await render(slot.backend.client, slot.backend.events, graph, path,
+                     max_bytes=self.config.max_download_bytes, watch=self.config.watch,
+                     hooks=attempt.hooks(slot), prompt_id=job.prompt_id, reattach=not fresh)
+        return await self._fetched(attempt.job, path)
+
+    async def _fetched(self, job: JobRecord, path: Path) -> JobRecord:
+        """The video is on disk: move the job to fetched, unless it moved on meanwhile."""
         current = await self.store.jobs.get(job.id)
         if current is None or current.state not in (JobState.SUBMITTED, JobState.RUNNING):
             path.unlink(missing_ok=True)  # cancelled while we downloaded
@@ -385,8 +407,8 @@ class Dispatcher:
         current = await self._current(job)
         if current.state is JobState.CANCELLED:
             return
-        if job.prompt_id:
-            await self._abandon(slot, job.prompt_id)
+        if current.prompt_id:
+            await self._abandon(slot, current.prompt_id)
         if current.attempts >= self.config.max_attempts:
             await self._fail(current, "backend_failed", f"gave up after {current.attempts} attempts: {reason}")
         else:

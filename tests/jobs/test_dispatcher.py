@@ -3,97 +3,13 @@ prefetch depth, failover, cancel in every state, failures, restarts and recovery
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
-import pytest
-
-from bot.comfy.backend import Backend
-from bot.comfy.watch import Watch
-from bot.jobs import CancelOutcome, JobState, Scheduler
-from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher
-from bot.workflows import load_template
-from storage import JobRecord
-from tests.comfy.conftest import FAST_RETRY
+from bot.jobs import CancelOutcome, JobState
+from bot.jobs.dispatcher import DeliveryFailed
 from tests.fakes.comfyui import FakeComfyUI
-from tests.jobs.conftest import Jobs, member, video
-
-
-class Deliveries:
-    """A Deliver callback that records every call; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, bytes]] = []
-        self.fail_next: list[DeliveryFailed] = []
-
-    async def __call__(self, job: JobRecord, path: Path) -> int:
-        if self.fail_next:
-            raise self.fail_next.pop(0)
-        self.calls.append((job.id, path.read_bytes()))
-        return 900_000 + job.id
-
-    def count(self) -> Counter[int]:
-        return Counter(job_id for job_id, _ in self.calls)
-
-
-def _graph(job: JobRecord) -> dict:
-    return load_template(job.template).render(job.params)
-
-
-class Rig:
-    def __init__(self, jobs: Jobs, session: aiohttp.ClientSession, tmp: Path) -> None:
-        self.jobs, self.session, self.tmp = jobs, session, tmp
-        # Real uuid4 prompt ids: a real ComfyUI refuses anything else.
-        self.scheduler = Scheduler(jobs.db, jobs.clock, jobs.rate, eta=jobs.eta)
-        self.deliveries = Deliveries()
-        self.dispatchers: list[Dispatcher] = []
-
-    def dispatcher(self, *fakes: FakeComfyUI, prefetch: int = 1, max_attempts: int = 3) -> Dispatcher:
-        backends = [Backend.create(f.url, self.session, retry=FAST_RETRY, heartbeat=5) for f in fakes]
-        config = DispatchConfig(
-            output_dir=self.tmp / "outputs", prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
-            delivery_backoff=0.01, watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
-            clock=self.jobs.clock.now)
-        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, self.deliveries,
-                                config=config, needs=load_template("wan-native"))
-        self.dispatchers.append(dispatcher)
-        return dispatcher
-
-    async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
-        job = await self.scheduler.enqueue(member(user), video(prompt, frames=17))
-        for d in self.dispatchers:
-            d.kick()
-        return job
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async def poll() -> None:
-            while not predicate():
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(poll(), timeout)
-
-    async def states(self, *ids: int) -> list[JobState]:
-        return [(await self.jobs.db.jobs.get(i)).state for i in ids]  # type: ignore[union-attr]
-
-    async def settle(self, *ids: int, timeout: float = 10.0) -> list[JobState]:
-        done = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
-
-        async def poll() -> None:
-            while not all(s in done for s in await self.states(*ids)):
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(poll(), timeout)
-        return await self.states(*ids)
-
-
-@pytest.fixture
-async def rig(jobs: Jobs, tmp_path: Path) -> AsyncIterator[Rig]:
-    async with aiohttp.ClientSession() as session:
-        r = Rig(jobs, session, tmp_path)
-        yield r
-        for d in r.dispatchers:
-            await d.stop()
+from tests.jobs.dispatch_rig import Rig
 
 
 async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
