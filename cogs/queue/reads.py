@@ -10,7 +10,7 @@ state machine in `storage.records`. Public because `/wanbot backends` shows the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.comfy.capabilities import BackendReport
@@ -82,23 +82,24 @@ async def backend_lines(services: Services) -> list[BackendLine]:
     """Every configured backend with what it is doing now."""
     dispatcher = services.dispatcher
     in_flight = await services.db.jobs.in_states(_ON_BACKEND)
+    reports = {backend.name: backend.report for backend in services.backends}
     lines = []
-    for slot in dispatcher.slots:
-        jobs = [job for job in in_flight if job.backend == slot.name]
-        running = _running_job(jobs, dispatcher.progress)
+    for view in dispatcher.backend_views():
+        jobs = [job for job in in_flight if job.backend == view.name]
+        running = _running_job(jobs, dispatcher.progress_of)
         lines.append(BackendLine(
-            name=slot.name, up=slot.up, usable=slot.usable, running=running,
-            progress=dispatcher.progress.get(running.id) if running else None,
-            waiting=len(jobs) - (running is not None), report=slot.backend.report,
+            name=view.name, up=view.up, usable=view.usable, running=running,
+            progress=dispatcher.progress_of(running.id) if running else None,
+            waiting=len(jobs) - (running is not None), report=reports.get(view.name),
         ))
     return lines
 
 
-def _running_job(jobs: Sequence[JobRecord], progress: dict[int, Progress]) -> JobRecord | None:
+def _running_job(jobs: Sequence[JobRecord], progress_of: Callable[[int], Progress | None]) -> JobRecord | None:
     """The job executing now: marked running in the store, or reported running by ComfyUI a
     moment before the store caught up (the dispatcher persists the move after the event)."""
     for job in jobs:
-        live = progress.get(job.id)
+        live = progress_of(job.id)
         if job.state is JobState.RUNNING or (live is not None and live.state == "running"):
             return job
     return None

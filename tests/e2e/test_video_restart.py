@@ -23,7 +23,7 @@ from tests.e2e._video_helpers import (
     video_world,
     wait_state,
 )
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, stand_in_delivery
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,7 +72,6 @@ async def test_a_job_left_rendering_is_delivered_once_by_the_next_bot(tmp_path: 
 
 async def test_a_post_made_just_before_a_crash_is_not_made_again(tmp_path: Path) -> None:
     async with video_world(tmp_path) as world:
-        real = world.services.dispatcher.deliver
         posted = asyncio.Event()
 
         async def post_then_die(job: Any, video: Path) -> int | None:
@@ -80,7 +79,7 @@ async def test_a_post_made_just_before_a_crash_is_not_made_again(tmp_path: Path)
             posted.set()
             raise asyncio.CancelledError  # the process dies before `delivered` is stored
 
-        world.services.attach(post_then_die)
+        real = stand_in_delivery(world, post_then_die)
         card = await card_of(await send_video(world))
         job_id = job_id_of(card)
         await asyncio.wait_for(posted.wait(), 10)

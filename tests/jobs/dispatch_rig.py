@@ -17,6 +17,7 @@ from bot.comfy.events import EventStream
 from bot.comfy.watch import Watch
 from bot.jobs import JobState, Scheduler
 from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
+from bot.ops.metrics import Metrics
 from bot.workflows import load_template
 from storage import JobRecord
 from tests.comfy.conftest import FAST_RETRY
@@ -45,7 +46,8 @@ class Deliveries:
 
 class ScriptedClient(ComfyClient):
     """The real client, except that a call named in `script` first raises what is queued for
-    it there, one exception per call; `spent[name]` is set once its script ran out."""
+    it there, one exception per call; `spent[name]` is set once its script ran out. Names:
+    "system_stats", and "cancel <prompt_id>" for the cancel of that prompt."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -71,7 +73,7 @@ class ScriptedClient(ComfyClient):
         return await super().system_stats()
 
     async def cancel(self, prompt_id: str) -> Any:
-        if (error := self._next_failure("cancel")) is not None:
+        if (error := self._next_failure(f"cancel {prompt_id}")) is not None:
             raise error
         return await super().cancel(prompt_id)
 
@@ -101,7 +103,7 @@ class Rig:
         return Backend(client, EventStream(client, heartbeat=5))
 
     def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
-                   observer: JobObserver | None = None, **config: Any) -> Dispatcher:
+                   metrics: Metrics | None = None, **config: Any) -> Dispatcher:
         backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
         settings = DispatchConfig(
             output_dir=self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
@@ -109,9 +111,14 @@ class Rig:
             clock=self.jobs.clock.now)
         for name, value in config.items():
             setattr(settings, name, value)
-        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, self.deliveries,
-                                config=settings, observer=observer, needs=load_template("wan-native"))
+        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
+                                needs=load_template("wan-native"), metrics=metrics)
         self.dispatchers.append(dispatcher)
+        return dispatcher
+
+    async def start(self, dispatcher: Dispatcher, observer: JobObserver | None = None) -> Dispatcher:
+        """Start it with the recording delivery."""
+        await dispatcher.start(self.deliveries, observer)
         return dispatcher
 
     async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
