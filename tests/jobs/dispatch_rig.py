@@ -24,7 +24,7 @@ from tests.comfy.conftest import FAST_RETRY
 from tests.fakes.comfyui import FakeComfyUI
 from tests.jobs.conftest import Jobs, member, video
 
-__all__ = ["Deliveries", "Rig", "ScriptedClient"]
+__all__ = ["Deliveries", "Rig", "ScriptedClient", "queue_depths"]
 
 
 class Deliveries:
@@ -76,6 +76,18 @@ class ScriptedClient(ComfyClient):
         if (error := self._next_failure(f"cancel {prompt_id}")) is not None:
             raise error
         return await super().cancel(prompt_id)
+
+
+def queue_depths(fake: FakeComfyUI) -> list[int]:
+    """Prompts on the emulator (running + pending) after each change of its queue, from now on."""
+    depths: list[int] = []
+    notify = fake.queue._notify  # noqa: SLF001 - the emulator's queue-change hook
+
+    def record() -> None:
+        depths.append(len(fake.queue_pending) + (fake.running is not None))
+        notify()
+    fake.queue._notify = record  # noqa: SLF001
+    return depths
 
 
 def _graph(job: JobRecord) -> dict[str, Any]:

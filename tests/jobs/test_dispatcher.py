@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.jobs import CancelOutcome, JobState
 from bot.jobs.dispatcher import DeliveryFailed
 from tests.fakes.comfyui import FakeComfyUI
-from tests.jobs.dispatch_rig import Deliveries, Rig
+from tests.jobs.dispatch_rig import Deliveries, Rig, queue_depths
 
 
 async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
@@ -33,14 +33,7 @@ async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
 async def test_each_backend_holds_at_most_running_plus_one_prefetched(rig: Rig) -> None:
     async with FakeComfyUI(steps=2, step_seconds=0.05) as fake:
         jobs = [await rig.enqueue(u) for u in range(1, 7)]
-        seen_depth: list[int] = []
-
-        original = fake.queue._notify  # noqa: SLF001 - watch the emulator's queue depth
-
-        def watch_depth() -> None:
-            seen_depth.append(len(fake.queue_pending) + (fake.running is not None))
-            original()
-        fake.queue._notify = watch_depth  # noqa: SLF001
+        seen_depth = queue_depths(fake)
         await rig.start(rig.dispatcher(fake, prefetch=1))
         await rig.settle(*(j.id for j in jobs))
     assert max(seen_depth) == 2

@@ -14,7 +14,7 @@ from bot.jobs import JobState
 from bot.jobs.dispatcher import DeliveryFailed, Dispatcher, JobObserver
 from storage import JobRecord
 from tests.fakes.comfyui import FakeComfyUI
-from tests.jobs.dispatch_rig import Rig, ScriptedClient
+from tests.jobs.dispatch_rig import Rig, ScriptedClient, queue_depths
 
 
 class SlowRequeueCards(JobObserver):
@@ -63,13 +63,7 @@ async def test_stop_reaches_a_job_reclaimed_before_its_old_task_ended(rig: Rig) 
 
 async def test_a_reclaimed_job_still_counts_against_the_prefetch_depth(rig: Rig) -> None:
     async with FakeComfyUI(steps=10, step_seconds=0.05) as fake:
-        depth: list[int] = []
-        notify = fake.queue._notify  # noqa: SLF001 - watch the emulator's queue depth
-
-        def watch_depth() -> None:
-            depth.append(len(fake.queue_pending) + (fake.running is not None))
-            notify()
-        fake.queue._notify = watch_depth  # noqa: SLF001
+        depth = queue_depths(fake)
         d, first = await _requeued_and_reclaimed(rig, fake)
         others = [await rig.enqueue(u) for u in (2, 3, 4)]
         states = await rig.settle(first.id, *(j.id for j in others), timeout=20)
