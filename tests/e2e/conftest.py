@@ -68,12 +68,19 @@ class StandInServices(Services):
         await super().start(deliver_or_stand_in, observer)
 
 
-def stand_in_delivery(world: World, deliver: Deliver) -> Deliver:
-    """Post through `deliver` from now on; returns the bot's own delivery."""
+def bot_delivery(world: World) -> Deliver:
+    """The delivery the bot started its services with (the video cogs' VideoDelivery)."""
     services = world.services
     assert isinstance(services, StandInServices) and services.real_deliver is not None
-    services.stand_in = deliver
     return services.real_deliver
+
+
+def stand_in_delivery(world: World, deliver: Deliver) -> Deliver:
+    """Post through `deliver` from now on; returns the bot's own delivery."""
+    real = bot_delivery(world)
+    assert isinstance(world.services, StandInServices)
+    world.services.stand_in = deliver
+    return real
 
 
 async def start_bot(discord_fake: FakeDiscord, settings: Settings) -> WanBot:

@@ -19,7 +19,7 @@ class DispatchConfig:
     max_attempts: int = 3
     health_interval: float = 5.0
     max_download_bytes: int = 512 << 20
-    delivery_retries: int = 5  # after the first try
+    delivery_retries: int = 4  # after the first try (five tries in all)
     delivery_backoff: float = 1.0
     watch: Watch = field(default_factory=Watch)
     clock: Callable[[], float] = time.time
