@@ -120,11 +120,10 @@ async def run(backends: int, jobs: int, users: int, job_seconds: float, prefetch
         if prefetch is not None:  # to see what prefetching buys (the config is read live)
             services.dispatcher.config.prefetch = prefetch
         finish = Finish(jobs)
-        services.attach(post_nothing, finish)
         try:
             await enqueue(services, jobs, users)
             started = time.perf_counter()
-            await services.start()
+            await services.start(post_nothing, finish)
             await asyncio.wait_for(finish.done.wait(), timeout=jobs * job_seconds + 30)
         finally:
             await services.close()

@@ -3,11 +3,12 @@
 The bot owns the `Services` (database, queue, dispatcher, backends) for its lifetime: they are
 started in `setup_hook` (after login, before the gateway connects, so persistent buttons and
 the dispatcher are ready before the first interaction) and closed in `close`. Everything the
-members see lives in the `cogs` extension, loaded by name so that `bot/` never imports `cogs/`.
+members see lives in the `cogs` extension, loaded by name so that `bot/` never imports `cogs/`;
+the extension starts the services with its delivery and status cards (`Services.start`).
 
-Between loading the extension and starting the services, the command tree is synced — to the
-guilds of WANBOT_DISCORD_GUILDS (commands show up at once) or globally — but only when the
-translated definitions changed since the last sync: Discord rate-limits syncs (a couple of
+After loading the extension, the command tree is synced — to the guilds of
+WANBOT_DISCORD_GUILDS (commands show up at once) or globally — but only when the translated
+definitions changed since the last sync: Discord rate-limits syncs (a couple of
 hundred a day), and a restart loop must not burn them. The hash of what was last synced per
 scope lives in a small JSON file beside the database (`CommandSync`).
 
@@ -135,10 +136,12 @@ class WanBot(commands.AutoShardedBot):
             settings = self.services.settings
             state = Path(settings.db_path).parent / SYNC_STATE_FILE
             try:
-                await asyncio.wait_for(CommandSync(self, state, settings.discord_guilds).run(), SYNC_TIMEOUT)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (a stop
+                # during start-up) that lands as the sync completes.
+                async with asyncio.timeout(SYNC_TIMEOUT):
+                    await CommandSync(self, state, settings.discord_guilds).run()
             except TimeoutError:
                 log.warning("command sync still waiting after %.0f s: given up until the next start", SYNC_TIMEOUT)
-        await self.services.start()
 
     async def launch_shard(self, gateway: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
         """Connect one shard at start-up, once; raises GatewayUnreachable when that fails.

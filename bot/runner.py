@@ -45,7 +45,7 @@ class BotHealth:
         return self.bot is not None and self.bot.is_ready() and not self.bot.is_closed()
 
     def backends(self) -> Sequence[tuple[str, bool]]:
-        return [(slot.name, slot.up and slot.usable) for slot in self.services.dispatcher.slots]
+        return [(view.name, view.up and view.usable) for view in self.services.dispatcher.backend_views()]
 
     async def refresh_metrics(self) -> None:
         self.services.metrics.set_gateway(self.gateway_connected())

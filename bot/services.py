@@ -3,8 +3,9 @@
 `Services.open(settings)` opens the database, builds admission, the scheduler, the backends
 and the dispatcher, and owns the single aiohttp session of the backend pool. The Discord bot,
 the crash test's worker process and the benchmarks all start from here, so they run the same
-wiring. Delivery and the status-card observer are attached later by whoever can post
-(`attach`), because the Discord client does not exist yet when this is built.
+wiring. Delivery and the status-card observer are given to `start(deliver, observer)` by
+whoever can post (the video cogs), because the Discord client does not exist yet when this is
+built; nothing is swapped in afterwards.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from bot.jobs.reads import JobReads
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.startup import check_outputs, open_database
-from bot.workflows import Template, load_template
+from bot.workflows import Template, load_templates
 from storage import Database, JobRecord, JobState
 
-__all__ = ["Services", "not_attached", "stable_client_id"]
+__all__ = ["Services", "stable_client_id"]
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,6 @@ def stable_client_id(settings: Settings, url: str) -> str:
     under the old id to keep receiving their progress (else it could only poll, and a long
     re-attached job could be mistaken for a stalled one)."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{settings.db_path.resolve()}|{url}").hex
-
-
-async def not_attached(job: JobRecord, video: Any) -> int | None:
-    """The deliver callback until a real one is attached: never called by a started bot."""
-    raise RuntimeError("no delivery attached")
 
 
 @dataclass
@@ -83,7 +79,7 @@ class Services:
 
         Raises TemplateError for a bad WANBOT_WORKFLOW (checked before the database opens) and
         StartupError when the database or the outputs folder cannot be opened or written."""
-        templates = {t.name: t for t in (load_template(name) for name in settings.workflows)}
+        templates = load_templates(settings.workflows)
         clock = clock or SystemClock()
         await check_outputs(settings.output_dir)
         db = await open_database(settings.db_path)
@@ -108,19 +104,15 @@ class Services:
             return template.render(job.params)
 
         metrics = Metrics(job_states=[s.value for s in JobState])
-        dispatcher = Dispatcher(db, scheduler, backends, graph_for, not_attached, config=config,
+        dispatcher = Dispatcher(db, scheduler, backends, graph_for, config=config,
                                 needs=CombinedNeeds(templates.values()), metrics=metrics)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
                    backends, dispatcher, session, metrics)
 
-    def attach(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
-        self.dispatcher.deliver = deliver
-        if observer is not None:
-            self.dispatcher.observer = observer
-
-    async def start(self) -> None:
-        """Check the backends, re-attach unfinished jobs, start dispatching."""
-        await self.dispatcher.start()
+    async def start(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
+        """Check the backends, re-attach unfinished jobs, start dispatching: videos are posted
+        through `deliver` (idempotent per job) and jobs shown through `observer`."""
+        await self.dispatcher.start(deliver, observer)
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop taking videos and dispatching (ComfyUI keeps its prompts; the next start
@@ -144,5 +136,5 @@ class Services:
         summary = await self.scheduler.summary()
         self.metrics.set_jobs({s.value: n for s, n in summary.by_state.items()},
                               summary.by_state.get(JobState.QUEUED, 0))
-        for slot in self.dispatcher.slots:
-            self.metrics.set_backend(slot.name, slot.up and slot.usable, bool(slot.jobs))
+        for view in self.dispatcher.backend_views():
+            self.metrics.set_backend(view.name, view.up and view.usable, bool(view.job_ids))

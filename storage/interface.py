@@ -53,6 +53,11 @@ class JobStore(Protocol):
 
     async def set_status_message(self, job_id: int, message_id: int) -> bool: ...
 
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
+        """Record the prompt_id the backend answered in place of the one claimed with (a
+        ComfyUI older than client-chosen ids picks its own). Only while the job is submitted or
+        running under `old`; True when it changed."""
+
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         """The job a claim would take now (read only)."""
 

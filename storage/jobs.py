@@ -222,6 +222,14 @@ class SqliteJobStore:
         )
         return changed == 1
 
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
+        changed = await self._db.write_changes(
+            "UPDATE jobs SET prompt_id = ?, updated_at = ? "
+            "WHERE id = ? AND prompt_id = ? AND state IN ('submitted', 'running')",
+            (new, now, job_id, old),
+        )
+        return changed == 1
+
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         skip, skip_params = _not_in("guild_id", exclude_guilds)
         row = await self._db.read_one(

@@ -15,7 +15,7 @@ import aiohttp
 from bot.cli.progress import ProgressLine
 from bot.comfy.backend import Backend
 from bot.comfy.errors import ComfyError
-from bot.comfy.render import render
+from bot.comfy.render import RenderHooks, render
 from bot.comfy.watch import Watch
 from bot.settings import Settings, load_settings
 from bot.workflows.request import RequestInvalid, VideoRequest
@@ -74,8 +74,8 @@ async def generate_command(args: argparse.Namespace) -> int:
             result = await render(
                 backend.client, backend.events, graph, Path(args.output),
                 max_bytes=settings.max_download_mb << 20,
-                watch=Watch(stall_seconds=settings.stall_seconds), on_progress=progress,
-                prompt_id=prompt_id,
+                watch=Watch(stall_seconds=settings.stall_seconds), hooks=RenderHooks(on_progress=progress),
+                prompt_id=prompt_id, cancel_on_cancel=True,
             )
         except ComfyError as exc:
             progress.done()

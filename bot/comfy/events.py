@@ -52,9 +52,13 @@ class Subscription:
         self.queue.put_nowait(event)
 
     async def get(self, timeout: float | None) -> Event | None:
+        """The next event, or None after `timeout` seconds."""
+        # asyncio.timeout, not wait_for: on 3.11 wait_for returns an event that arrives in the
+        # same loop iteration as a cancel and swallows the cancel (a stop would then hang).
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                return await self.queue.get()
+        except TimeoutError:
             return None
 
 
@@ -94,16 +98,16 @@ class EventStream:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait([task])  # a cancel of close() itself still propagates
         self.connected.clear()
 
     async def wait_connected(self, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self.connected.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                await self.connected.wait()
+        except TimeoutError:
             return False
+        return True
 
     async def drop(self) -> None:
         """Close the current socket (it reconnects); used when a watcher suspects it is stale."""

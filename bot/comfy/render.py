@@ -1,32 +1,62 @@
-"""One prompt from graph to file: submit, follow, download. The `generate` CLI and the
-benchmarks use this directly; the dispatcher uses the same steps with persistence between them.
+"""One prompt on one ComfyUI server, from graph to file: submit it (or re-attach to it), follow
+it, take it off the server when it stalls, download its video.
+
+This is the only implementation of those steps. `wanbot generate` and the benchmarks call
+`render` as it is; the dispatcher calls it too and persists between the steps through
+`RenderHooks` (the prompt_id the server answered, progress, the moment the download starts)
+and `reattach` (follow a prompt submitted by an earlier process instead of submitting).
+
+A server older than client-chosen prompt ids ignores ours and answers with its own: every step
+after the POST uses the id the server answered, and `on_submitted` hands it to the caller
+before anything else happens, so a cancel or a later re-attach can find the prompt.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.comfy.client import ComfyClient
-from bot.comfy.errors import OutputMissing
-from bot.comfy.events import EventStream
+from bot.comfy.client import ComfyClient, Where
+from bot.comfy.errors import ComfyError, OutputMissing, Stalled
+from bot.comfy.events import EventStream, Subscription
 from bot.comfy.protocol import HistoryEntry
 from bot.comfy.watch import Progress, ProgressCallback, Watch, watch_prompt
 
-__all__ = ["RenderResult", "render", "fetch_video"]
+__all__ = ["RenderHooks", "RenderResult", "render", "fetch_video"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RenderResult:
-    prompt_id: str
+    prompt_id: str  # as the server knows it
     path: Path
     bytes: int
     queued_s: float
     running_s: float
     download_s: float
+
+
+@dataclass(frozen=True)
+class RenderHooks:
+    """What a caller is told while its prompt runs; every hook is optional.
+
+    `on_submitted(prompt_id)`: the server queued the prompt under `prompt_id` (its own id when
+    it ignored ours). Not called when re-attaching to a prompt the server still knows.
+    `on_progress(progress)`: may be a plain function or a coroutine function.
+    `on_rendered()`: the prompt finished; the download starts.
+    """
+
+    on_submitted: Callable[[str], Awaitable[None]] | None = None
+    on_progress: ProgressCallback | None = None
+    on_rendered: Callable[[], Awaitable[None]] | None = None
 
 
 async def fetch_video(client: ComfyClient, entry: HistoryEntry, dest: Path, *, max_bytes: int) -> int:
@@ -41,6 +71,68 @@ async def fetch_video(client: ComfyClient, entry: HistoryEntry, dest: Path, *, m
     return await client.download(video, dest, max_bytes=max_bytes)
 
 
+class _Run:
+    """One prompt being followed: the id the server knows it by and when it started running."""
+
+    def __init__(self, client: ComfyClient, events: EventStream, graph: dict[str, Any], prompt_id: str,
+                 watch: Watch | None, hooks: RenderHooks) -> None:
+        self.client = client
+        self.events = events
+        self.graph = graph
+        self.prompt_id = prompt_id
+        self.watch = watch
+        self.hooks = hooks
+        self.on_server = False  # the server may hold the prompt: cancelling it means something
+        self.running_since: float | None = None
+
+    async def progress(self, progress: Progress) -> None:
+        if progress.state == "running" and self.running_since is None:
+            self.running_since = time.monotonic()
+        if self.hooks.on_progress is not None:
+            result = self.hooks.on_progress(progress)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def finish(self, reattach: bool) -> HistoryEntry:
+        """Submit or re-attach, then follow to a successful history entry."""
+        # Subscribe before submitting, so no early event is missed.
+        sub = self.events.subscribe(self.prompt_id)
+        try:
+            if reattach:
+                self.on_server = True
+                located = await self.client.locate(self.prompt_id)
+                reattach = located.where is not Where.LOST  # a restarted ComfyUI forgot it: send again
+            if not reattach:
+                sub = await self.submit(sub)
+            return await watch_prompt(self.client, self.events, self.prompt_id, graph=self.graph,
+                                      watch=self.watch, on_progress=self.progress, subscription=sub)
+        finally:
+            self.events.unsubscribe(sub)
+
+    async def submit(self, sub: Subscription) -> Subscription:
+        self.on_server = True  # from the POST on: the answer may be lost after the server queued it
+        accepted = await self.client.submit(self.graph, prompt_id=self.prompt_id)
+        if accepted.prompt_id != self.prompt_id:
+            # An old server chose its own id. Its first events went unheard; the watch's first
+            # poll of /queue and /history catches up.
+            log.info("%s ignored our prompt_id and answered %s", self.client.name, accepted.prompt_id)
+            self.events.unsubscribe(sub)
+            self.prompt_id = accepted.prompt_id
+            sub = self.events.subscribe(self.prompt_id)
+        if self.hooks.on_submitted is not None:
+            await self.hooks.on_submitted(self.prompt_id)
+        return sub
+
+    async def take_off(self) -> None:
+        """Remove the prompt from the server (queue or GPU), as far as it answers."""
+        if not self.on_server:
+            return
+        try:
+            await self.client.cancel(self.prompt_id)
+        except ComfyError as exc:
+            log.warning("could not take prompt %s off %s: %s", self.prompt_id, self.client.name, exc.reason)
+
+
 async def render(
     client: ComfyClient,
     events: EventStream,
@@ -49,36 +141,42 @@ async def render(
     *,
     max_bytes: int,
     watch: Watch | None = None,
-    on_progress: ProgressCallback | None = None,
+    hooks: RenderHooks | None = None,
     prompt_id: str | None = None,
+    reattach: bool = False,
+    cancel_on_cancel: bool = False,
 ) -> RenderResult:
-    """Run `graph` on the backend and write its video to `dest`."""
-    prompt_id = prompt_id or str(uuid.uuid4())
+    """Run `graph` on the backend (or, with `reattach`, follow `prompt_id` submitted earlier)
+    and write its video to `dest`.
+
+    A stalled prompt is taken off the server before Stalled is raised: nobody waits for it any
+    more. When the caller is cancelled, the prompt stays on the server (a restarted dispatcher
+    re-attaches to it) unless `cancel_on_cancel` (the CLI's Ctrl-C). Raises ValidationFailed,
+    ExecutionFailed, Interrupted, PromptLost, Stalled, BackendDown, OutputMissing or
+    DownloadTooLarge.
+    """
+    if reattach and prompt_id is None:
+        raise ValueError("re-attaching needs the prompt_id of the earlier submission")
+    run = _Run(client, events, graph, prompt_id or str(uuid.uuid4()), watch, hooks or RenderHooks())
     started = time.monotonic()
-    running_since: list[float] = []
-
-    async def progress(p: Progress) -> None:
-        if p.state == "running" and not running_since:
-            running_since.append(time.monotonic())
-        if on_progress is not None:
-            result = on_progress(p)
-            if hasattr(result, "__await__"):
-                await result
-
-    async with events.subscription(prompt_id) as sub:
-        accepted = await client.submit(graph, prompt_id=prompt_id)
-        # An old server ignores our prompt_id; its early events are then lost, polling catches up.
-        same_id = accepted.prompt_id == prompt_id
-        entry = await watch_prompt(
-            client, events, accepted.prompt_id, graph=graph, watch=watch, on_progress=progress,
-            subscription=sub if same_id else None,
-        )
+    try:
+        entry = await run.finish(reattach)
+    except Stalled:
+        await run.take_off()
+        raise
+    except asyncio.CancelledError:
+        if cancel_on_cancel:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(run.take_off())
+        raise
     finished = time.monotonic()
+    if run.hooks.on_rendered is not None:
+        await run.hooks.on_rendered()
     size = await fetch_video(client, entry, dest, max_bytes=max_bytes)
     done = time.monotonic()
-    run_start = running_since[0] if running_since else finished
+    run_start = run.running_since or finished
     return RenderResult(
-        prompt_id=accepted.prompt_id,
+        prompt_id=run.prompt_id,
         path=dest,
         bytes=size,
         queued_s=run_start - started,

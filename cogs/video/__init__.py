@@ -17,10 +17,9 @@ __all__ = ["setup"]
 
 
 async def setup(bot: WanBot) -> None:
-    """Add the cog, register the buttons, and give the dispatcher its delivery and observer.
-
-    Runs from `setup_hook` before `services.start()`, so the dispatcher has both before it
-    re-attaches any job left by a previous process.
+    """Add the cog, register the buttons, and start the services with this feature's delivery
+    and status cards: the dispatcher has both from its first step, before it re-attaches any
+    job left by a previous process. Runs from `setup_hook`, before the gateway connects.
     """
     from cogs.video._buttons import JobButton
     from cogs.video._delivery import VideoDelivery
@@ -29,6 +28,6 @@ async def setup(bot: WanBot) -> None:
 
     cards = StatusCards(bot)
     delivery = VideoDelivery(bot, cards, started_at=bot.services.clock.now())
-    bot.services.attach(delivery, cards)
     bot.add_dynamic_items(JobButton)
     await bot.add_cog(VideoCog(bot, cards))
+    await bot.services.start(delivery, cards)

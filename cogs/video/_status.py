@@ -114,9 +114,8 @@ class StatusCards(JobObserver):
         tasks = [card.task for card in self._cards.values() if card.task is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)  # unlike awaiting each, a cancel of close() itself still propagates
         self._cards.clear()
 
     # -- JobObserver ------------------------------------------------------------------------
@@ -171,8 +170,11 @@ class StatusCards(JobObserver):
                     due = card.last_edit + self.interval - self.clock()
                     if due > 0 and not card.final:
                         card.wake.clear()
+                        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel
+                        # that lands in the same iteration as the wake-up.
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(card.wake.wait(), due)
+                            async with asyncio.timeout(due):
+                                await card.wake.wait()
                         continue  # re-check: a final state may have arrived meanwhile
                     card.dirty = False
                     await self._edit(card)

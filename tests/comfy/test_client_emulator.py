@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -21,7 +22,7 @@ from bot.comfy.errors import (
     TokenRefused,
     ValidationFailed,
 )
-from bot.comfy.render import render
+from bot.comfy.render import RenderHooks, render
 from bot.comfy.watch import Progress, Watch, watch_prompt
 from bot.workflows import VideoRequest, load_template
 from tests.comfy.conftest import FAST_RETRY, FAST_WATCH, Rig
@@ -38,7 +39,7 @@ def _graph(template: str = "wan-wrapper", **params: object) -> dict:
 async def test_each_builtin_template_renders_a_playable_clip(rig: Rig, tmp_path: Path, template: str) -> None:
     seen: list[Progress] = []
     result = await render(rig.client, rig.events, _graph(template), tmp_path / "out.mp4",
-                          max_bytes=50 << 20, watch=FAST_WATCH, on_progress=seen.append)
+                          max_bytes=50 << 20, watch=FAST_WATCH, hooks=RenderHooks(on_progress=seen.append))
     data = (tmp_path / "out.mp4").read_bytes()
     assert result.bytes == len(data) > 1000 and data[4:8] == b"ftyp"
     sampler = [p for p in seen if p.sampling]
@@ -194,6 +195,64 @@ async def test_stall_detector_fires_when_nothing_moves(rig: Rig) -> None:
     watch = Watch(stall_seconds=0.5, poll_connected=0.1, poll_disconnected=0.1)
     with pytest.raises(Stalled):
         await watch_prompt(rig.client, rig.events, prompt_id, watch=watch)
+
+
+async def test_render_follows_the_id_a_server_older_than_chosen_ids_answered(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.ignore_prompt_id = True
+    submitted: list[str] = []
+
+    async def on_submitted(prompt_id: str) -> None:
+        submitted.append(prompt_id)
+    chosen = str(uuid.uuid4())
+    result = await render(rig.client, rig.events, _graph(), tmp_path / "o.mp4", max_bytes=50 << 20,
+                          watch=FAST_WATCH, hooks=RenderHooks(on_submitted=on_submitted), prompt_id=chosen)
+    (accepted,) = rig.fake.accepted
+    assert result.prompt_id == accepted.prompt_id != chosen and submitted == [accepted.prompt_id]
+    assert result.bytes > 0
+
+
+async def test_reattach_follows_the_earlier_prompt_without_submitting_again(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.step_seconds = 0.05
+    earlier = str(uuid.uuid4())
+    await rig.client.submit(_graph(), prompt_id=earlier)
+    submitted: list[str] = []
+
+    async def on_submitted(prompt_id: str) -> None:
+        submitted.append(prompt_id)
+    result = await render(rig.client, rig.events, _graph(), tmp_path / "o.mp4", max_bytes=50 << 20,
+                          watch=FAST_WATCH, hooks=RenderHooks(on_submitted=on_submitted), prompt_id=earlier,
+                          reattach=True)
+    assert result.prompt_id == earlier and result.bytes > 0
+    assert [p.prompt_id for p in rig.fake.accepted] == [earlier] and submitted == []
+
+
+@pytest.mark.parametrize("cancel_on_cancel", [True, False])
+async def test_a_cancelled_render_leaves_its_prompt_unless_asked(
+    rig: Rig, tmp_path: Path, cancel_on_cancel: bool
+) -> None:
+    rig.fake.pause()
+    task = asyncio.create_task(render(rig.client, rig.events, _graph(), tmp_path / "o.mp4", max_bytes=50 << 20,
+                                      watch=FAST_WATCH, cancel_on_cancel=cancel_on_cancel))
+    await asyncio.wait_for(_until(lambda: bool(rig.fake.queue_pending)), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The CLI's Ctrl-C takes it off; the dispatcher leaves it for the next process to re-attach.
+    assert rig.fake.queue_pending == ([] if cancel_on_cancel else [rig.fake.accepted[0].prompt_id])
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
+async def test_a_stalled_render_takes_its_prompt_off_the_server(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.pause()
+    watch = Watch(stall_seconds=0.5, poll_connected=0.1, poll_disconnected=0.1)
+    with pytest.raises(Stalled):
+        await render(rig.client, rig.events, _graph(), tmp_path / "o.mp4", max_bytes=50 << 20, watch=watch)
+    assert rig.fake.queue_pending == []  # it would otherwise render for nobody once the GPU frees up
+    assert not list(tmp_path.iterdir())
 
 
 async def test_queue_position_is_reported_while_waiting(rig: Rig) -> None:

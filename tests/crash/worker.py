@@ -200,10 +200,9 @@ async def serve(args: argparse.Namespace) -> None:
     services = await Services.open(settings, dispatch=config)
     point = CrashPoint.parse(os.environ.get(CRASH_ENV))
     install_hooks(services.db, point)  # before start(): recovery's transitions count too
-    services.attach(PostLog(args.deliveries, run=args.run, point=point))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await services.start()
+    await services.start(PostLog(args.deliveries, run=args.run, point=point))
     kicker = asyncio.create_task(kick_forever(services.dispatcher))
     say("ready")
     await stop.wait()

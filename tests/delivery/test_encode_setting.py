@@ -9,6 +9,7 @@ import pytest
 
 from bot.settings import SettingsError, load_settings
 from tests.e2e._video_helpers import video_world
+from tests.e2e.conftest import bot_delivery
 
 
 def test_the_setting_defaults_to_one_and_refuses_zero(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -24,5 +25,5 @@ def test_the_setting_defaults_to_one_and_refuses_zero(monkeypatch: pytest.Monkey
 
 async def test_the_bot_encodes_as_many_at_once_as_configured(tmp_path: Path) -> None:
     async with video_world(tmp_path, encode_concurrency=3) as world:
-        delivery: Any = world.services.dispatcher.deliver  # the VideoDelivery the video cog attached
+        delivery: Any = bot_delivery(world)  # the VideoDelivery the video cog started the services with
         assert delivery.encoder.concurrency == 3

@@ -18,7 +18,7 @@ from typing import Any
 from bot.jobs import JobRecord, JobRequest, Requester
 from bot.workflows import VideoRequest
 from storage import AuditEntry
-from tests.e2e.conftest import World, e2e_settings, start_bot, wait_state
+from tests.e2e.conftest import World, e2e_settings, stand_in_delivery, start_bot, wait_state
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.discord import (
     FakeChannel,
@@ -67,7 +67,7 @@ async def prepare(world: World) -> Deliveries:
     if not world.discord.commands() and not world.discord.commands(world.discord.world.guild):
         await world.bot.tree.sync()
     deliveries = Deliveries(world.discord)
-    world.services.attach(deliveries)
+    stand_in_delivery(world, deliveries)
     return deliveries
 
 

@@ -15,7 +15,7 @@ import pytest
 from bot.app import WanBot
 from bot.comfy.watch import Watch
 from bot.jobs import JobRecord, JobState
-from bot.jobs.dispatcher import DispatchConfig
+from bot.jobs.dispatcher import Deliver, DispatchConfig, JobObserver
 from bot.services import Services
 from bot.settings import Settings, load_settings
 from tests.fakes.comfyui import FakeComfyUI
@@ -52,8 +52,39 @@ class World:
         return self.bot.services
 
 
+@dataclass
+class StandInServices(Services):
+    """The bot's services, except that a test may stand in for the delivery the bot started
+    them with (production has no such seam: the video cogs start the dispatcher with theirs)."""
+
+    real_deliver: Deliver | None = None
+    stand_in: Deliver | None = None
+
+    async def start(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
+        self.real_deliver = deliver
+
+        async def deliver_or_stand_in(job: JobRecord, video: Path) -> int | None:
+            return await (self.stand_in or deliver)(job, video)
+        await super().start(deliver_or_stand_in, observer)
+
+
+def bot_delivery(world: World) -> Deliver:
+    """The delivery the bot started its services with (the video cogs' VideoDelivery)."""
+    services = world.services
+    assert isinstance(services, StandInServices) and services.real_deliver is not None
+    return services.real_deliver
+
+
+def stand_in_delivery(world: World, deliver: Deliver) -> Deliver:
+    """Post through `deliver` from now on; returns the bot's own delivery."""
+    real = bot_delivery(world)
+    assert isinstance(world.services, StandInServices)
+    world.services.stand_in = deliver
+    return real
+
+
 async def start_bot(discord_fake: FakeDiscord, settings: Settings) -> WanBot:
-    services = await Services.open(settings, dispatch=fast_dispatch(settings))
+    services = await StandInServices.open(settings, dispatch=fast_dispatch(settings))
     return WanBot(services, guild_ready_timeout=0.05)
 
 

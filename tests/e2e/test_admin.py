@@ -199,16 +199,15 @@ async def test_backends_show_health_version_vram_and_the_running_job(world: Worl
     message = await as_bob(world, "wanbot backends")
 
     (backend,) = message.embeds[0]["fields"]
-    assert backend["name"] == world.services.dispatcher.slots[0].name
+    assert backend["name"] == world.services.dispatcher.backend_views()[0].name
     lines = backend["value"].splitlines()
     assert lines[0] == "🟢 up" and lines[1].startswith("ComfyUI 0.8.0 · ")
     assert lines[2].startswith("VRAM free: ") and lines[2].endswith("GiB (at the last check)")
     assert lines[3].startswith(f"running: **#{job.id}** a lighthouse at dusk — ")
 
     await world.comfy.stop()
-    # What the health probe concludes once its retries run out (seconds): marked here directly,
-    # with the server really gone so no probe can mark it up again.
-    world.services.dispatcher.slots[0].up = False
+    # The health probe concludes it once its retries run out.
+    await eventually(lambda: not world.services.dispatcher.backend_views()[0].up, "marked down", timeout=20)
     message = await as_bob(world, "wanbot backends", locale=ZH)
     assert message.embeds[0]["fields"][0]["value"].startswith("🔴 离线")
 

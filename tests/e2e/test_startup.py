@@ -7,6 +7,8 @@ from tests.e2e.conftest import World
 
 async def test_bot_connects_and_checks_its_backend(world: World) -> None:
     assert world.bot.is_ready()
-    (slot,) = world.services.dispatcher.slots
-    assert slot.up and slot.usable and slot.checked
+    (view,) = world.services.dispatcher.backend_views()
+    assert view.up and view.usable
+    (backend,) = world.services.backends
+    assert backend.report is not None and backend.report.ok  # checked at start
     assert world.discord.errors == []

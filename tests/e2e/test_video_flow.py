@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from pathlib import Path
 
 import pytest
 
+from bot.comfy.watch import Progress
 from bot.jobs import JobState
 from tests.e2e._video_helpers import (
     card_of,
+    cards_of,
     delivered,
     job_id_of,
     playable,
@@ -98,3 +101,18 @@ async def test_queued_cards_show_their_place_and_move_up(tmp_path: Path) -> None
         alice = world.discord.world.user_named("alice")
         await world.discord.click(cards[2].id, f"wanbot:cancel:{job_id_of(cards[2])}", user=alice)
         await world.discord.wait_until(lambda: "Queued: you are next." in text_of(cards[3]), what="moving up")
+
+
+async def test_closing_the_cards_as_an_update_lands_does_not_wait_out_the_throttle(tmp_path: Path) -> None:
+    async with video_world(tmp_path, comfy={"paused": True}, card_interval=60.0) as world:
+        job_id = job_id_of(await card_of(await send_video(world)))
+        job = await wait_state(world, job_id, JobState.SUBMITTED)
+        cards = cards_of(world)
+        await cards.on_progress(job, Progress(job.prompt_id or "", state="queued", position=3))
+        for _ in range(5):  # the card's task parks in its 60 s throttle wait
+            await asyncio.sleep(0)
+        await cards.on_progress(job, Progress(job.prompt_id or "", state="queued", position=2))
+        # Same loop iteration as the update: the cancel must end the wait, not be swallowed by it.
+        closing = asyncio.ensure_future(cards.close())
+        done, _ = await asyncio.wait({closing}, timeout=10)  # generous: the throttle would wait 60 s
+        assert closing in done

@@ -25,7 +25,7 @@ from tests.e2e._video_helpers import (
     video_world,
     wait_state,
 )
-from tests.e2e.conftest import World
+from tests.e2e.conftest import World, bot_delivery, stand_in_delivery
 from tests.fakes.discord import StoredMessage
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,7 +75,6 @@ async def test_a_job_left_rendering_is_delivered_once_by_the_next_bot(tmp_path: 
 
 async def _post_then_crash(world: World) -> tuple[int, StoredMessage]:
     """Run /video until the video is posted, then die before `delivered` is stored."""
-    real = world.services.dispatcher.deliver
     posted = asyncio.Event()
 
     async def post_then_die(job: Any, video: Path) -> int | None:
@@ -83,7 +82,7 @@ async def _post_then_crash(world: World) -> tuple[int, StoredMessage]:
         posted.set()
         raise asyncio.CancelledError  # the process dies before `delivered` is stored
 
-    world.services.attach(post_then_die)
+    real = stand_in_delivery(world, post_then_die)
     card = await card_of(await send_video(world))
     job_id = job_id_of(card)
     await asyncio.wait_for(posted.wait(), 10)
@@ -120,7 +119,6 @@ async def test_the_earlier_post_is_found_under_a_busy_channel(tmp_path: Path) ->
 
 async def test_a_retry_after_a_post_whose_answer_was_lost_finds_the_post(tmp_path: Path) -> None:
     async with video_world(tmp_path) as world:
-        real = world.services.dispatcher.deliver
         calls: list[int | None] = []
 
         async def answer_lost_once(job: Any, video: Path) -> int | None:
@@ -129,7 +127,7 @@ async def test_a_retry_after_a_post_whose_answer_was_lost_finds_the_post(tmp_pat
                 raise DeliveryFailed("connection reset")
             return calls[-1]
 
-        world.services.attach(answer_lost_once)
+        real = stand_in_delivery(world, answer_lost_once)
         job_id = job_id_of(await card_of(await send_video(world)))
         job = await wait_state(world, job_id, JobState.DELIVERED)
         (post,) = results_of(world, job_id)
@@ -138,7 +136,7 @@ async def test_a_retry_after_a_post_whose_answer_was_lost_finds_the_post(tmp_pat
 
 async def test_the_delivery_remembers_a_bounded_number_of_jobs(tmp_path: Path) -> None:
     async with video_world(tmp_path) as world:
-        delivery: Any = world.services.dispatcher.deliver  # the VideoDelivery the cog attached
+        delivery: Any = bot_delivery(world)  # the VideoDelivery the cog started the services with
         delivery.attempts = PostAttempts(world.services.clock.now, limit=2)
         jobs = []
         for prompt in ("a fox", "a lighthouse", "a kite"):

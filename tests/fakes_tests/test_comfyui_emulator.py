@@ -244,6 +244,18 @@ async def test_prompt_ids(fake: FakeComfyUI, http: aiohttp.ClientSession) -> Non
     assert status == 200 and uuid.UUID(body["prompt_id"]).version == 4
 
 
+async def test_a_server_older_than_client_chosen_ids_answers_with_its_own(http: aiohttp.ClientSession) -> None:
+    async with FakeComfyUI(ignore_prompt_id=True) as old:
+        chosen = str(uuid.uuid4())
+        answers = [await post_prompt(http, old.url, vhs_graph(), prompt_id=chosen) for _ in range(2)]
+        status, body = await post_prompt(http, old.url, vhs_graph(), prompt_id="job-1")  # not even read
+        await old.wait_idle()
+    ids = [b["prompt_id"] for _, b in answers]
+    assert [s for s, _ in answers] == [200, 200] and status == 200
+    assert chosen not in ids and len(set(ids)) == 2 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert set(old.history) == {*ids, body["prompt_id"]}
+
+
 # -- websocket event sequences -----------------------------------------------------------------
 
 
@@ -646,15 +658,17 @@ def test_default_models_cover_the_captured_and_reference_workflows() -> None:
 
 async def test_cli_runs_standalone(http: aiohttp.ClientSession, tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.fakes.comfyui", "--port", "0", "--root", str(tmp_path), cwd=REPO,
+        sys.executable, "-m", "tests.fakes.comfyui", "--port", "0", "--root", str(tmp_path), "--ignore-prompt-id",
+        cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", line)
         assert match, line
-        status, _ = await post_prompt(http, match.group(1), vhs_graph())
-        assert status == 200
+        chosen = str(uuid.uuid4())
+        status, body = await post_prompt(http, match.group(1), vhs_graph(), prompt_id=chosen)
+        assert status == 200 and body["prompt_id"] != chosen  # --ignore-prompt-id
         for _ in range(200):
             if (tmp_path / "output" / "generated_video_00001.mp4").exists():
                 break

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
 from bot.jobs import (
@@ -20,6 +22,9 @@ from bot.jobs import (
     Scheduler,
 )
 from storage import Database
+
+if TYPE_CHECKING:
+    from tests.jobs.dispatch_rig import Rig
 
 GUILD = 10
 CHANNEL = 20
@@ -78,3 +83,15 @@ def member(
 def video(prompt: str = "a cat surfing", **params: object) -> JobRequest:
     size = {"frames": 81, "width": 832, "height": 480, "steps": 15}
     return JobRequest("wan-native", {"prompt": prompt, **size, **params})
+
+
+@pytest.fixture
+async def rig(jobs: Jobs, tmp_path: Path) -> AsyncIterator[Rig]:
+    """Dispatchers on this store, stopped after the test."""
+    from tests.jobs.dispatch_rig import Rig  # it builds on this module's helpers
+
+    async with aiohttp.ClientSession() as session:
+        r = Rig(jobs, session, tmp_path)
+        yield r
+        for d in r.dispatchers:
+            await d.stop()

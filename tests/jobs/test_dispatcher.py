@@ -3,97 +3,13 @@ prefetch depth, failover, cancel in every state, failures, restarts and recovery
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
-import pytest
-
-from bot.comfy.backend import Backend
-from bot.comfy.watch import Watch
-from bot.jobs import CancelOutcome, JobState, Scheduler
-from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher
-from bot.workflows import load_template
-from storage import JobRecord
-from tests.comfy.conftest import FAST_RETRY
+from bot.jobs import CancelOutcome, JobState
+from bot.jobs.dispatcher import DeliveryFailed
 from tests.fakes.comfyui import FakeComfyUI
-from tests.jobs.conftest import Jobs, member, video
-
-
-class Deliveries:
-    """A Deliver callback that records every call; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, bytes]] = []
-        self.fail_next: list[DeliveryFailed] = []
-
-    async def __call__(self, job: JobRecord, path: Path) -> int:
-        if self.fail_next:
-            raise self.fail_next.pop(0)
-        self.calls.append((job.id, path.read_bytes()))
-        return 900_000 + job.id
-
-    def count(self) -> Counter[int]:
-        return Counter(job_id for job_id, _ in self.calls)
-
-
-def _graph(job: JobRecord) -> dict:
-    return load_template(job.template).render(job.params)
-
-
-class Rig:
-    def __init__(self, jobs: Jobs, session: aiohttp.ClientSession, tmp: Path) -> None:
-        self.jobs, self.session, self.tmp = jobs, session, tmp
-        # Real uuid4 prompt ids: a real ComfyUI refuses anything else.
-        self.scheduler = Scheduler(jobs.db, jobs.clock, jobs.rate, eta=jobs.eta)
-        self.deliveries = Deliveries()
-        self.dispatchers: list[Dispatcher] = []
-
-    def dispatcher(self, *fakes: FakeComfyUI, prefetch: int = 1, max_attempts: int = 3) -> Dispatcher:
-        backends = [Backend.create(f.url, self.session, retry=FAST_RETRY, heartbeat=5) for f in fakes]
-        config = DispatchConfig(
-            output_dir=self.tmp / "outputs", prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
-            delivery_backoff=0.01, watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
-            clock=self.jobs.clock.now)
-        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, self.deliveries,
-                                config=config, needs=load_template("wan-native"))
-        self.dispatchers.append(dispatcher)
-        return dispatcher
-
-    async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
-        job = await self.scheduler.enqueue(member(user), video(prompt, frames=17))
-        for d in self.dispatchers:
-            d.kick()
-        return job
-
-    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        async def poll() -> None:
-            while not predicate():
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(poll(), timeout)
-
-    async def states(self, *ids: int) -> list[JobState]:
-        return [(await self.jobs.db.jobs.get(i)).state for i in ids]  # type: ignore[union-attr]
-
-    async def settle(self, *ids: int, timeout: float = 10.0) -> list[JobState]:
-        done = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
-
-        async def poll() -> None:
-            while not all(s in done for s in await self.states(*ids)):
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(poll(), timeout)
-        return await self.states(*ids)
-
-
-@pytest.fixture
-async def rig(jobs: Jobs, tmp_path: Path) -> AsyncIterator[Rig]:
-    async with aiohttp.ClientSession() as session:
-        r = Rig(jobs, session, tmp_path)
-        yield r
-        for d in r.dispatchers:
-            await d.stop()
+from tests.jobs.dispatch_rig import Deliveries, Rig, queue_depths
 
 
 async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
@@ -101,7 +17,7 @@ async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
         a = [await rig.enqueue(1, f"a{i}") for i in range(3)]
         b = await rig.enqueue(2, "b0")
         d = rig.dispatcher(fake, prefetch=0)
-        await d.start()
+        await rig.start(d)
         states = await rig.settle(*(j.id for j in a), b.id)
     assert states == [JobState.DELIVERED] * 4
     assert rig.deliveries.count() == Counter({j.id: 1 for j in [*a, b]})
@@ -117,15 +33,8 @@ async def test_jobs_are_delivered_exactly_once_in_fair_order(rig: Rig) -> None:
 async def test_each_backend_holds_at_most_running_plus_one_prefetched(rig: Rig) -> None:
     async with FakeComfyUI(steps=2, step_seconds=0.05) as fake:
         jobs = [await rig.enqueue(u) for u in range(1, 7)]
-        seen_depth: list[int] = []
-
-        original = fake.queue._notify  # noqa: SLF001 - watch the emulator's queue depth
-
-        def watch_depth() -> None:
-            seen_depth.append(len(fake.queue_pending) + (fake.running is not None))
-            original()
-        fake.queue._notify = watch_depth  # noqa: SLF001
-        await rig.dispatcher(fake, prefetch=1).start()
+        seen_depth = queue_depths(fake)
+        await rig.start(rig.dispatcher(fake, prefetch=1))
         await rig.settle(*(j.id for j in jobs))
     assert max(seen_depth) == 2
     assert 2 in seen_depth  # the next job really was waiting in ComfyUI's queue (no GPU gap)
@@ -135,7 +44,7 @@ async def test_failover_when_a_backend_dies_mid_job(rig: Rig) -> None:
     async with FakeComfyUI(steps=10, step_seconds=0.1) as dying, FakeComfyUI(steps=2, step_seconds=0.01) as healthy:
         healthy.pause()  # make sure the first job lands on `dying`
         d = rig.dispatcher(dying, healthy, prefetch=0)
-        await d.start()
+        await rig.start(d)
         job = await rig.enqueue(1)
         await rig.until(lambda: dying.running is not None)
         healthy.resume()
@@ -143,13 +52,13 @@ async def test_failover_when_a_backend_dies_mid_job(rig: Rig) -> None:
         (state,) = await rig.settle(job.id, timeout=15)
     record = await rig.jobs.db.jobs.get(job.id)
     assert state is JobState.DELIVERED
-    assert record.backend == d.slots[1].name and record.attempts == 2
+    assert record.backend == d.backend_views()[1].name and record.attempts == 2
     assert rig.deliveries.count() == Counter({job.id: 1})
 
 
 async def test_lost_prompt_after_comfyui_restart_is_resubmitted(rig: Rig) -> None:
     async with FakeComfyUI(steps=6, step_seconds=0.1) as fake:
-        await rig.dispatcher(fake, prefetch=0).start()
+        await rig.start(rig.dispatcher(fake, prefetch=0))
         job = await rig.enqueue(1)
         await rig.until(lambda: fake.running is not None)
         await fake.restart()
@@ -161,7 +70,7 @@ async def test_lost_prompt_after_comfyui_restart_is_resubmitted(rig: Rig) -> Non
 
 async def test_attempts_are_capped(rig: Rig) -> None:
     async with FakeComfyUI(steps=6, step_seconds=0.1) as fake:
-        await rig.dispatcher(fake, prefetch=0, max_attempts=2).start()
+        await rig.start(rig.dispatcher(fake, prefetch=0, max_attempts=2))
         job = await rig.enqueue(1)
         for _ in range(2):
             await rig.until(lambda: fake.running is not None)
@@ -176,7 +85,7 @@ async def test_cancel_in_every_state(rig: Rig) -> None:
     async with FakeComfyUI(steps=20, step_seconds=0.1) as fake:
         d = rig.dispatcher(fake, prefetch=1)
         running, prefetched, queued = [await rig.enqueue(u) for u in (1, 2, 3)]
-        await d.start()
+        await rig.start(d)
         await rig.until(lambda: fake.running is not None and len(fake.queue_pending) == 1)
         refused = await d.cancel(running.id, by=99)
         assert refused.outcome is CancelOutcome.NOT_ALLOWED
@@ -208,7 +117,7 @@ async def test_admin_cancels_anyone_and_it_is_audited(rig: Rig) -> None:
 
 async def test_out_of_memory_fails_the_job_and_gives_the_quota_back(rig: Rig) -> None:
     async with FakeComfyUI(steps=2, step_seconds=0.01, fail_execution=1, failure_kind="oom") as fake:
-        await rig.dispatcher(fake).start()
+        await rig.start(rig.dispatcher(fake))
         job = await rig.enqueue(1)
         (state,) = await rig.settle(job.id)
     record = await rig.jobs.db.jobs.get(job.id)
@@ -219,7 +128,7 @@ async def test_out_of_memory_fails_the_job_and_gives_the_quota_back(rig: Rig) ->
 async def test_delivery_retries_transient_failures_and_gives_up_on_permanent(rig: Rig) -> None:
     rig.deliveries.fail_next = [DeliveryFailed("discord 503"), DeliveryFailed("missing access", permanent=True)]
     async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
-        await rig.dispatcher(fake, prefetch=0).start()
+        await rig.start(rig.dispatcher(fake, prefetch=0))
         first = await rig.enqueue(1)
         assert await rig.settle(first.id) == [JobState.FAILED]  # 503 retried, then a permanent refusal
         second = await rig.enqueue(2)
@@ -231,24 +140,24 @@ async def test_a_backend_lacking_a_model_gets_no_work(rig: Rig) -> None:
     async with FakeComfyUI() as lacking, FakeComfyUI(steps=2, step_seconds=0.01) as complete:
         lacking.models = {**lacking.models, "vae": []}
         d = rig.dispatcher(lacking, complete)
-        await d.start()
+        await rig.start(d)
         jobs = [await rig.enqueue(u) for u in (1, 2, 3)]
         await rig.settle(*(j.id for j in jobs))
     assert not lacking.accepted
-    assert not d.slots[0].usable and d.slots[1].usable
+    assert [view.usable for view in d.backend_views()] == [False, True]
 
 
 async def test_a_restarted_dispatcher_reattaches_and_delivers_once(rig: Rig) -> None:
     async with FakeComfyUI(steps=8, step_seconds=0.1) as fake:
         first = rig.dispatcher(fake, prefetch=1)
-        await first.start()
+        await rig.start(first)
         jobs = [await rig.enqueue(u) for u in (1, 2, 3)]
         # One running, one prefetched behind it in ComfyUI's queue, one still in ours.
         await rig.until(lambda: fake.running is not None and len(fake.queue_pending) == 1)
         await first.stop()  # the process goes away; ComfyUI keeps running its prompts
         rig.dispatchers.remove(first)
         assert JobState.SUBMITTED in await rig.states(*(j.id for j in jobs))  # the prefetched one
-        await rig.dispatcher(fake, prefetch=1).start()
+        await rig.start(rig.dispatcher(fake, prefetch=1))
         states = await rig.settle(*(j.id for j in jobs), timeout=20)
     assert states == [JobState.DELIVERED] * 3
     assert rig.deliveries.count() == Counter({j.id: 1 for j in jobs})
@@ -259,9 +168,8 @@ async def test_finished_jobs_feed_the_metrics(rig: Rig) -> None:
     from bot.ops.metrics import Metrics
 
     async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
-        d = rig.dispatcher(fake)
-        d.metrics = Metrics(job_states=[s.value for s in JobState])
-        await d.start()
+        d = rig.dispatcher(fake, metrics=Metrics(job_states=[s.value for s in JobState]))
+        await rig.start(d)
         delivered = await rig.enqueue(1)
         await rig.settle(delivered.id)
         fake.pause()
@@ -282,7 +190,7 @@ async def test_restart_sweeps_videos_left_behind_by_a_crash(rig: Rig) -> None:
     (outputs / "job-998.mp4.part").write_bytes(b"half a download")
     async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
         d = rig.dispatcher(fake)
-        await d.start()
+        await rig.start(d)
     assert not list(outputs.iterdir())
 
 
@@ -308,8 +216,8 @@ async def test_with_two_workflows_a_backend_must_run_both(tmp_path: Path) -> Non
                                  comfyui_urls=[lacks_native.url, complete.url])
         services = await Services.open(settings)
         try:
-            await services.start()
-            usable = [slot.usable for slot in services.dispatcher.slots]
+            await services.start(Deliveries())
+            usable = [view.usable for view in services.dispatcher.backend_views()]
         finally:
             await services.close()
     assert usable == [False, True]

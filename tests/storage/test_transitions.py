@@ -114,3 +114,17 @@ async def test_delivery_records_the_message_once(db: Database) -> None:
         job_id, JobState.FETCHED, JobState.DELIVERED, T0, result_message_id=888
     )
     assert (await db.jobs.get(job_id)).result_message_id == 777  # type: ignore[union-attr]
+
+
+async def test_the_prompt_id_the_server_answered_replaces_the_claimed_one(db: Database) -> None:
+    (job,) = await queue(db, new_job())
+    await db.jobs.claim_next("gpu-a", "ours", T0 + 1)
+    assert not await db.jobs.replace_prompt_id(job.id, "someone-elses", "theirs", T0 + 2)
+    assert await db.jobs.replace_prompt_id(job.id, "ours", "theirs", T0 + 2)
+    moved = await db.jobs.get(job.id)
+    assert moved is not None and (moved.prompt_id, moved.updated_at) == ("theirs", T0 + 2)
+    assert (await db.jobs.by_prompt_id("theirs")) == moved and await db.jobs.by_prompt_id("ours") is None
+    assert await db.jobs.transition(job.id, JobState.SUBMITTED, JobState.RUNNING, T0 + 3)
+    assert await db.jobs.replace_prompt_id(job.id, "theirs", "again", T0 + 4)
+    assert await db.jobs.transition(job.id, JobState.RUNNING, JobState.CANCELLED, T0 + 5)
+    assert not await db.jobs.replace_prompt_id(job.id, "again", "late", T0 + 6)  # finished: left alone

@@ -35,6 +35,9 @@ Constructor knobs (all are also plain attributes, read live on every prompt):
                      "oom" (torch.OutOfMemoryError in the sampler, halfway), "model_load" (the
                      captured SafetensorError in the first loader), "t5_scaled"; `fail_next(n, kind)`
     send_previews    binary preview frames (type 1, PNG) during sampler steps
+    ignore_prompt_id behave like ComfyUI before client-chosen prompt ids: the body's prompt_id
+                     is not read (no uuid check, no 409) and the answer carries a uuid4 of the
+                     server's own (CLI: --ignore-prompt-id)
     video_path / video_bytes   what /view serves for every output (default: a 64x64 17-frame
                      H.264 clip from tests.fakes.media)
     root             where output/, temp/ and input/ live (default: a temp dir removed by stop())

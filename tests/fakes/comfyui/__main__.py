@@ -30,6 +30,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--paused", action="store_true")
     parser.add_argument("--fail-execution", type=int, default=0, help="the next N prompts fail")
     parser.add_argument("--failure-kind", default="oom", choices=sorted(FAILURES))
+    parser.add_argument("--ignore-prompt-id", action="store_true",
+                        help="answer every POST /prompt with a uuid of our own, like ComfyUI before "
+                             "client-chosen prompt ids")
     return parser.parse_args(argv)
 
 
@@ -38,7 +41,8 @@ async def _serve(args: argparse.Namespace) -> None:
                        step_seconds=args.step_seconds, load_seconds=args.load_seconds,
                        node_seconds=args.node_seconds, history_delay=args.history_delay,
                        view_delay=args.view_delay, require_token=args.require_token, paused=args.paused,
-                       fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root)
+                       fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root,
+                       ignore_prompt_id=args.ignore_prompt_id)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -49,6 +49,7 @@ class FakeComfyUI:
         fail_execution: int = 0,
         failure_kind: str = "oom",
         send_previews: bool = False,
+        ignore_prompt_id: bool = False,
         video_path: str | Path | None = None,
         video_bytes: bytes | None = None,
         host: str = "127.0.0.1",
@@ -65,6 +66,7 @@ class FakeComfyUI:
         self.fail_execution = fail_execution
         self.failure_kind = failure_kind
         self.send_previews = send_previews
+        self.ignore_prompt_id = ignore_prompt_id
         self.video_path = Path(video_path) if video_path is not None else None
         self.video_bytes = video_bytes
         self.host = host

@@ -99,7 +99,8 @@ class _Routes:
         if not isinstance(body, dict) or "prompt" not in body:
             return _bad_request({"type": "no_prompt", "message": "No prompt provided",
                                  "details": "No prompt provided", "extra_info": {}})
-        requested = body.get("prompt_id")
+        # ComfyUI before client-chosen ids never read the field: no check, no 409, its own id.
+        requested = None if fake.ignore_prompt_id else body.get("prompt_id")
         if requested is not None and not (isinstance(requested, str) and _CANONICAL_UUID4.match(requested)):
             return _bad_request({
                 "type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID",

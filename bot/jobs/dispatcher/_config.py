@@ -1,0 +1,25 @@
+"""What the dispatcher is told when it is built: depths, bounds, intervals and the clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.comfy.watch import Watch
+
+__all__ = ["DispatchConfig"]
+
+
+@dataclass
+class DispatchConfig:
+    output_dir: Path = Path("data/outputs")
+    prefetch: int = 1  # prompts waiting in ComfyUI's queue beyond the running one
+    max_attempts: int = 3
+    health_interval: float = 5.0
+    max_download_bytes: int = 512 << 20
+    delivery_retries: int = 4  # after the first try (five tries in all)
+    delivery_backoff: float = 1.0
+    watch: Watch = field(default_factory=Watch)
+    clock: Callable[[], float] = time.time

@@ -1,0 +1,171 @@
+"""A dispatcher on the test store and emulated ComfyUI backends, with a recording delivery
+and a client whose calls a test can make fail on cue (`ScriptedClient`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.comfy.backend import Backend
+from bot.comfy.client import ComfyClient
+from bot.comfy.events import EventStream
+from bot.comfy.watch import Watch
+from bot.jobs import JobState, Scheduler
+from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
+from bot.ops.metrics import Metrics
+from bot.workflows import load_template
+from storage import JobRecord
+from tests.comfy.conftest import FAST_RETRY
+from tests.fakes.comfyui import FakeComfyUI
+from tests.jobs.conftest import Jobs, member, video
+
+__all__ = ["Deliveries", "Rig", "ScriptedClient", "queue_depths"]
+
+
+class Deliveries:
+    """A Deliver callback that records every call; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bytes]] = []
+        self.fail_next: list[DeliveryFailed] = []
+
+    async def __call__(self, job: JobRecord, path: Path) -> int:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.calls.append((job.id, path.read_bytes()))
+        return 900_000 + job.id
+
+    def count(self) -> Counter[int]:
+        return Counter(job_id for job_id, _ in self.calls)
+
+
+class ScriptedClient(ComfyClient):
+    """The real client, except that a call named in `script` first raises what is queued for
+    it there, one exception per call; `spent[name]` is set once its script ran out. Names:
+    "system_stats", and "cancel <prompt_id>" for the cancel of that prompt."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.script: dict[str, list[BaseException]] = {}
+        self.spent: dict[str, asyncio.Event] = {}
+
+    def fail(self, name: str, *errors: BaseException) -> asyncio.Event:
+        self.script.setdefault(name, []).extend(errors)
+        return self.spent.setdefault(name, asyncio.Event())
+
+    def _next_failure(self, name: str) -> BaseException | None:
+        queued = self.script.get(name)
+        if not queued:
+            return None
+        error = queued.pop(0)
+        if not queued:
+            self.spent[name].set()
+        return error
+
+    async def system_stats(self) -> Any:
+        if (error := self._next_failure("system_stats")) is not None:
+            raise error
+        return await super().system_stats()
+
+    async def cancel(self, prompt_id: str) -> Any:
+        if (error := self._next_failure(f"cancel {prompt_id}")) is not None:
+            raise error
+        return await super().cancel(prompt_id)
+
+
+def queue_depths(fake: FakeComfyUI) -> list[int]:
+    """Prompts on the emulator (running + pending) after each change of its queue, from now on."""
+    depths: list[int] = []
+    notify = fake.queue._notify  # noqa: SLF001 - the emulator's queue-change hook
+
+    def record() -> None:
+        depths.append(len(fake.queue_pending) + (fake.running is not None))
+        notify()
+    fake.queue._notify = record  # noqa: SLF001
+    return depths
+
+
+def _graph(job: JobRecord) -> dict[str, Any]:
+    return load_template(job.template).render(job.params)
+
+
+class Rig:
+    def __init__(self, jobs: Jobs, session: aiohttp.ClientSession, tmp: Path) -> None:
+        self.jobs, self.session, self.tmp = jobs, session, tmp
+        # Real uuid4 prompt ids: a real ComfyUI refuses anything else.
+        self.scheduler = Scheduler(jobs.db, jobs.clock, jobs.rate, eta=jobs.eta)
+        self.deliveries = Deliveries()
+        self.dispatchers: list[Dispatcher] = []
+
+    @property
+    def outputs(self) -> Path:
+        return self.tmp / "outputs"
+
+    def backend(self, fake: FakeComfyUI) -> Backend:
+        return Backend.create(fake.url, self.session, retry=FAST_RETRY, heartbeat=5)
+
+    def scripted(self, fake: FakeComfyUI) -> Backend:
+        """A backend whose client fails on cue (see ScriptedClient)."""
+        client = ScriptedClient(fake.url, self.session, retry=FAST_RETRY)
+        return Backend(client, EventStream(client, heartbeat=5))
+
+    def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
+                   metrics: Metrics | None = None, **config: Any) -> Dispatcher:
+        backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
+        settings = DispatchConfig(
+            output_dir=self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
+            delivery_backoff=0.01, watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
+            clock=self.jobs.clock.now)
+        for name, value in config.items():
+            setattr(settings, name, value)
+        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
+                                needs=load_template("wan-native"), metrics=metrics)
+        self.dispatchers.append(dispatcher)
+        return dispatcher
+
+    async def start(self, dispatcher: Dispatcher, observer: JobObserver | None = None) -> Dispatcher:
+        """Start it with the recording delivery."""
+        await dispatcher.start(self.deliveries, observer)
+        return dispatcher
+
+    async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
+        job = await self.scheduler.enqueue(member(user), video(prompt, frames=17))
+        for d in self.dispatchers:
+            d.kick()
+        return job
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async def poll() -> None:
+            while not predicate():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(poll(), timeout)
+
+    async def job(self, job_id: int) -> JobRecord:
+        record = await self.jobs.db.jobs.get(job_id)
+        assert record is not None
+        return record
+
+    async def states(self, *ids: int) -> list[JobState]:
+        return [(await self.job(i)).state for i in ids]
+
+    async def reach(self, job_id: int, *states: JobState, timeout: float = 10.0) -> JobRecord:
+        """Until the job is in one of `states`; returns it."""
+        async def poll() -> JobRecord:
+            while (job := await self.job(job_id)).state not in states:
+                await asyncio.sleep(0.02)
+            return job
+        return await asyncio.wait_for(poll(), timeout)
+
+    async def settle(self, *ids: int, timeout: float = 10.0) -> list[JobState]:
+        done = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
+
+        async def poll() -> None:
+            while not all(s in done for s in await self.states(*ids)):
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(poll(), timeout)
+        return await self.states(*ids)
