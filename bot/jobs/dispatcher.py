@@ -269,8 +269,7 @@ class Dispatcher:
         except Interrupted as exc:
             await self._interrupted(job, exc)
         except ExecutionFailed as exc:
-            code = "out_of_memory" if exc.out_of_memory else "execution_error"
-            await self._fail(job, code, exc.reason)
+            await self._fail(job, exc.kind, exc.reason)
         except (OutputMissing, DownloadTooLarge) as exc:
             await self._fail(job, "no_output", exc.reason)
         except ComfyError as exc:  # BackendDown, PromptLost, Stalled

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
+from tests.cli._wanbot import wanbot as _wanbot
 from tests.fakes.comfyui import FakeComfyUI
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-async def _wanbot(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "COMFYUI_", "WANBOT_"))}
-    clean.update(env or {})
-    clean["PYTHONPATH"] = str(ROOT)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=cwd, env=clean,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 async def test_generate_writes_the_mp4_and_reports_json(tmp_path: Path) -> None:
