@@ -51,6 +51,8 @@ class _Job:
 
 def configured_workflow(settings: Settings) -> str:
     """The template `generate` uses without `--workflow`: the first one WANBOT_WORKFLOW lists."""
+    if not settings.workflows:
+        raise SettingsError(["WANBOT_WORKFLOW: names no template (example: wan-wrapper)"])
     return settings.workflows[0]
 
 
@@ -140,6 +142,7 @@ async def generate_command(args: argparse.Namespace) -> int:
         backend = Backend.create(settings.comfyui_urls[0], session, token=token,
                                  token_in_query=settings.comfyui_token_in_query)
         backend.start()
+        ticker = asyncio.create_task(_tick(progress))
         try:
             result = await _run(backend, job, graph, progress, prompt_id)
         except ComfyError as exc:
@@ -150,10 +153,17 @@ async def generate_command(args: argparse.Namespace) -> int:
             await _cancel_quietly(backend, prompt_id)
             raise
         finally:
+            ticker.cancel()
             await backend.close()
     progress.finish()
     _print_result(args, job, result)
     return 0
+
+
+async def _tick(progress: ProgressLine) -> None:
+    while True:
+        await asyncio.sleep(1.0)
+        progress.tick()
 
 
 async def _run(backend: Backend, job: _Job, graph: dict[str, Any], progress: ProgressLine,

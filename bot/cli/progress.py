@@ -41,7 +41,8 @@ def _stage_text(progress: Progress) -> str:
 
 
 class ProgressLine:
-    """Called with every `Progress` of one prompt; `finish()` or `close()` ends the line."""
+    """Called with every `Progress` of one prompt, and `tick()`ed every second or so; `finish()`
+    or `close()` ends the line."""
 
     def __init__(self, graph: Mapping[str, Any], stream: TextIO | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -52,6 +53,7 @@ class ProgressLine:
         self.started = clock()
         self.running_since: float | None = None
         self._drawn = ""
+        self._last: Progress | None = None
         self._logged: tuple[Stage | None, int] | None = None  # (stage, tenth) of the last log line
 
     def describe(self, progress: Progress) -> str:
@@ -78,6 +80,7 @@ class ProgressLine:
         return f" · ETA {_clock_text(running * (1 - fraction) / fraction)}"
 
     def __call__(self, progress: Progress) -> None:
+        self._last = progress
         text = self.describe(progress)
         if self.tty:
             self._redraw(text)
@@ -88,6 +91,12 @@ class ProgressLine:
         if key != self._logged or last_step:
             self._logged = key
             self._write(text + "\n")
+
+    def tick(self) -> None:
+        """Redraw with the time now (a terminal only): a long step or a long wait in the queue
+        sends no event, and the elapsed time must not stand still meanwhile."""
+        if self.tty and self._last is not None:
+            self._redraw(self.describe(self._last))
 
     def finish(self) -> None:
         """The render is done: show 100% and end the line."""

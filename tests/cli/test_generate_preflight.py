@@ -129,3 +129,10 @@ async def test_help_still_prints_when_the_template_cannot_load(tmp_path: Path) -
     assert code == 0
     assert "--frames" in out and "5–81" in out  # wanbot's own limits
     assert "nope.json" in out  # and why the template's were not used
+
+
+async def test_a_workflow_setting_naming_nothing_is_one_line(tmp_path: Path) -> None:
+    code, _, err = await wanbot("generate", "cat", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path,
+                                env={"WANBOT_WORKFLOW": " , "})
+    assert code == 2
+    assert err.strip() == "wanbot: WANBOT_WORKFLOW: names no template (example: wan-wrapper)"

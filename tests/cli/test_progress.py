@@ -99,3 +99,17 @@ def test_a_terminal_gets_one_line_redrawn_in_place() -> None:
     line.close()
     out = stream.getvalue()
     assert out.count("\r\x1b[K") == 3 and out.endswith("\n") and out.count("\n") == 1
+
+
+def test_a_tick_moves_the_elapsed_time_on_a_terminal_only() -> None:
+    terminal, log = _Terminal(), io.StringIO()
+    clock = _Clock()
+    lines = [ProgressLine(load_template("wan-wrapper").workflow, stream, clock=clock) for stream in (terminal, log)]
+    for line in lines:
+        line.tick()  # nothing shown yet: nothing to redraw
+        line(Progress("p", state="queued", position=3))
+    clock.now += 65
+    for line in lines:
+        line.tick()
+    assert terminal.getvalue().endswith("\r\x1b[Kqueued (3 ahead) · 1:05 elapsed")
+    assert log.getvalue() == "queued (3 ahead) · 0:00 elapsed\n"
