@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
+from bot.cli.options import add_generate_options
 from bot.settings import SettingProblem, SettingsError
 from bot.workflows.template import TemplateError
 
@@ -43,21 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     templates = sub.add_parser("templates", help="list the built-in and configured workflow templates")
     templates.add_argument("--json", action="store_true", help="print them as one JSON document")
 
-    gen = sub.add_parser("generate", help="render one clip from the terminal")
-    gen.add_argument("prompt")
-    gen.add_argument("-o", "--output", default="out.mp4", help="where to write the MP4 (default out.mp4)")
-    gen.add_argument("--negative", help="negative prompt (default: Wan's official one)")
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--steps", type=int)
-    gen.add_argument("--cfg", type=float)
-    gen.add_argument("--shift", type=float)
-    gen.add_argument("--width", type=int)
-    gen.add_argument("--height", type=int)
-    gen.add_argument("--frames", type=int)
-    gen.add_argument("--fps", type=int)
-    gen.add_argument("--workflow", help="built-in template name or path to a template file")
-    gen.add_argument("--comfyui", metavar="URL", help="backend URL (default: the first of COMFYUI_URLS)")
-    gen.add_argument("--json", action="store_true", help="print one JSON line with the result")
+    # Its own --help: the ranges it shows are the template's, known only once settings are read.
+    gen = sub.add_parser("generate", help="render one clip from the terminal", add_help=False)
+    add_generate_options(gen)
     return parser
 
 

@@ -95,26 +95,34 @@ class ValidationFailed(ComfyError):
 
 
 class ExecutionFailed(ComfyError):
-    """The prompt ran and raised (`execution_error`), e.g. out of VRAM or a broken model file."""
+    """The prompt ran and raised (`execution_error`), e.g. out of VRAM or a broken model file.
+
+    `kind` says what the person who asked can do: "out_of_memory" (ask for less),
+    "model_file" (nothing: the operator must replace `model_file`), "execution_error" (anything
+    else). Build one with `bot.comfy.execution_error.execution_failure`.
+    """
 
     def __init__(
         self,
         reason: str,
         *,
         backend: str | None = None,
+        kind: str = "execution_error",
+        model_file: str | None = None,
         node_id: str | None = None,
         node_type: str | None = None,
         exception_type: str | None = None,
     ) -> None:
         super().__init__(reason, backend=backend)
+        self.kind = kind
+        self.model_file = model_file
         self.node_id = node_id
         self.node_type = node_type
         self.exception_type = exception_type
 
     @property
     def out_of_memory(self) -> bool:
-        text = f"{self.exception_type} {self.reason}".lower()
-        return "outofmemory" in text.replace(" ", "") or "out of memory" in text
+        return self.kind == "out_of_memory"
 
 
 class Interrupted(ComfyError):

@@ -12,13 +12,14 @@ from typing import Any
 from bot.comfy.errors import NodeProblem, ValidationFailed
 from bot.comfy.packs import pack_for
 
-__all__ = ["rejection_from_body"]
+__all__ = ["rejection_from_body", "is_model_file"]
 
 _MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 _UNKNOWN_NODE = re.compile(r"node (\S+) does not exist")
 
 
-def _is_model_file(value: Any) -> bool:
+def is_model_file(value: Any) -> bool:
+    """A value that names a model file (by its suffix)."""
     return isinstance(value, str) and value.lower().endswith(_MODEL_SUFFIXES)
 
 
@@ -39,7 +40,7 @@ def _problem_text(error: dict[str, Any], where: str, backend: str) -> str:
     kind = error.get("type", "")
     extra = error.get("extra_info") or {}
     received = extra.get("received_value")
-    if kind == "value_not_in_list" and _is_model_file(received):
+    if kind == "value_not_in_list" and is_model_file(received):
         return f"model file {received!r} is not installed on {backend} ({where})"
     if kind == "value_not_in_list":
         return f"{received!r} is not an allowed value for {where} (allowed: {_allowed(extra)})"

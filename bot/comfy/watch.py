@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.comfy.client import ComfyClient, Location, Where
-from bot.comfy.errors import ExecutionFailed, Interrupted, PromptLost, Stalled
+from bot.comfy.errors import Interrupted, PromptLost, Stalled
 from bot.comfy.events import Event, EventStream, Subscription
+from bot.comfy.execution_error import execution_failure
 from bot.comfy.protocol import HistoryEntry
 
 __all__ = ["Progress", "Watch", "watch_prompt", "failure_from_history"]
@@ -61,20 +62,7 @@ def failure_from_history(entry: HistoryEntry, backend: str) -> Exception:
     interrupted = entry.message("execution_interrupted")
     if interrupted is not None:
         return Interrupted(f"the prompt was interrupted on {backend}", backend=backend)
-    return _execution_failed(entry.message("execution_error") or {}, backend)
-
-
-def _execution_failed(data: dict[str, Any], backend: str) -> ExecutionFailed:
-    node_type = data.get("node_type") or "?"
-    exc_type = str(data.get("exception_type") or "error").rsplit(".", 1)[-1]
-    message = str(data.get("exception_message") or "no message").strip()
-    return ExecutionFailed(
-        f"{node_type} (node {data.get('node_id', '?')}) failed on {backend}: {exc_type}: {message}",
-        backend=backend,
-        node_id=data.get("node_id"),
-        node_type=data.get("node_type"),
-        exception_type=data.get("exception_type"),
-    )
+    return execution_failure(entry.message("execution_error") or {}, backend)
 
 
 class _Follower:
@@ -114,7 +102,7 @@ class _Follower:
         self.alive()
         kind, data = event.type, event.data
         if kind == "execution_error":
-            raise _execution_failed(data, self.client.name)
+            raise execution_failure(data, self.client.name)
         if kind == "execution_interrupted":
             raise Interrupted(f"the prompt was interrupted on {self.client.name}", backend=self.client.name)
         if kind == "execution_success":

@@ -64,8 +64,14 @@ STAGE_WORKING = Message(en="working", zh="处理中")
 # knows what to do next.
 FAILURE_REASONS: dict[str, Message] = {
     "out_of_memory": Message(
-        en="the GPU ran out of memory. Try a smaller size or a shorter duration.",
-        zh="GPU 显存不足。请尝试更小的尺寸或更短的时长。",
+        en="out of GPU memory: choose a smaller size or a shorter duration.",
+        zh="GPU 显存不足：请尝试更小的尺寸或更短的时长。",
+    ),
+    # A broken or wrong model file on the render server (`ExecutionFailed.kind`): the same job
+    # fails again until the operator replaces it, so the member is not told to retry.
+    "model_file": Message(
+        en="the render server could not load one of its model files. Retrying will not help: tell a moderator.",
+        zh="生成服务器无法加载它的一个模型文件，重试也没有用：请告诉管理员。",
     ),
     "execution_error": Message(
         en="the render crashed on the server. Try again; if it keeps failing, tell a moderator.",

@@ -115,7 +115,7 @@ class Outcomes:
         elif isinstance(exc, Interrupted):
             await self._interrupted(job, exc)
         elif isinstance(exc, ExecutionFailed):
-            await self.fail(job, "out_of_memory" if exc.out_of_memory else "execution_error", exc.reason)
+            await self.fail(job, exc.kind, exc.reason)
         elif isinstance(exc, OutputMissing | DownloadTooLarge):
             await self.fail(job, "no_output", exc.reason)
         else:  # BackendDown, PromptLost, Stalled: the backend's trouble, not the job's
