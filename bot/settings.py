@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         """Finished videos wait here until posted: beside the database, so on the same volume."""
         return self.db_path.parent / "outputs"
 
+    @field_validator("workflow")
+    @classmethod
+    def _names_a_template(cls, value: str) -> str:
+        if not any(part.strip() for part in value.split(",")):
+            raise ValueError("names no template")
+        return value
+
     @field_validator("discord_guilds", mode="before")
     @classmethod
     def _parse_guilds(cls, value: Any) -> Any:

@@ -50,9 +50,8 @@ class _Job:
 
 
 def configured_workflow(settings: Settings) -> str:
-    """The template `generate` uses without `--workflow`: the first one WANBOT_WORKFLOW lists."""
-    if not settings.workflows:
-        raise SettingsError(["WANBOT_WORKFLOW: names no template (example: wan-wrapper)"])
+    """The template `generate` uses without `--workflow`: the first one WANBOT_WORKFLOW lists
+    (the settings refuse a WANBOT_WORKFLOW that lists none)."""
     return settings.workflows[0]
 
 

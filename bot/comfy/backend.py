@@ -1,11 +1,8 @@
-"""A backend is one ComfyUI server as the bot sees it: its HTTP client and its event stream.
-
-Each capability check (at start-up, and again when a backend that was down answers) is logged
-as one line naming the backend and the result (`check_line`)."""
+"""A backend is one ComfyUI server as the bot sees it: its HTTP client and its event stream,
+and `check_line`, the result of its capability check as one line for the bot's log."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +11,6 @@ import aiohttp
 from bot.comfy.capabilities import BackendReport, TemplateNeeds, apply_model_aliases, check_backend
 from bot.comfy.client import ComfyClient, RetryPolicy
 from bot.comfy.events import EventStream
-
-log = logging.getLogger(__name__)
 
 __all__ = ["Backend", "check_line"]
 
@@ -53,8 +48,6 @@ class Backend:
         """Run the capability check; remember where this server keeps the model files."""
         self.report = await check_backend(self.client, template)
         self.model_aliases = dict(self.report.model_aliases)
-        level = logging.INFO if self.report.ok else logging.WARNING if not self.report.reachable else logging.ERROR
-        log.log(level, "%s", check_line(self.report))
         return self.report
 
     def adapt(self, graph: dict[str, Any]) -> dict[str, Any]:

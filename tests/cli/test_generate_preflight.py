@@ -135,4 +135,4 @@ async def test_a_workflow_setting_naming_nothing_is_one_line(tmp_path: Path) -> 
     code, _, err = await wanbot("generate", "cat", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path,
                                 env={"WANBOT_WORKFLOW": " , "})
     assert code == 2
-    assert err.strip() == "wanbot: WANBOT_WORKFLOW: names no template (example: wan-wrapper)"
+    assert err.count("\n") == 1 and err.startswith("wanbot: WANBOT_WORKFLOW: names no template (example: wan-wrapper")

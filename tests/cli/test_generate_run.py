@@ -56,7 +56,8 @@ async def test_a_missing_node_pack_is_named(tmp_path: Path) -> None:
         code, _, err = await wanbot("generate", "cat", "--comfyui", fake.url, cwd=tmp_path)
         assert not fake.accepted
     assert code == 1
-    assert "node VHS_VideoCombine missing: install ComfyUI-VideoHelperSuite" in err
+    assert ("node VHS_VideoCombine missing: install the ComfyUI-VideoHelperSuite node pack from "
+            "https://github.com/Kosinkadink/ComfyUI-VideoHelperSuite") in err
 
 
 async def test_models_in_a_subfolder_are_found_after_one_rejection(tmp_path: Path) -> None:

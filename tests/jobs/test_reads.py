@@ -55,7 +55,7 @@ def _wire(jobs: Jobs, session: aiohttp.ClientSession, tmp: Path, *fakes: FakeCom
     config = DispatchConfig(output_dir=tmp / "outputs", prefetch=1, health_interval=0.1, delivery_backoff=0.01,
                             watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
                             clock=clock.now)
-    dispatcher = Dispatcher(jobs.db, scheduler, backends, _graph, _posted, config=config,
+    dispatcher = Dispatcher(jobs.db, scheduler, backends, _graph, config=config,
                             needs=load_template("wan-native"))
     return Wired(JobReads(jobs.db, scheduler, dispatcher, backends, clock), dispatcher, scheduler)
 
@@ -85,7 +85,7 @@ async def test_the_snapshot_shows_the_running_job_the_prefetched_one_and_my_plac
         wired = _wire(jobs, session, tmp_path, fake)
         reads, dispatcher = wired.reads, wired.dispatcher
         first, second, third = [await wired.scheduler.enqueue(member(user), video(f"clip {user}")) for user in (1, 2, 1)]
-        await dispatcher.start()
+        await dispatcher.start(_posted)
         try:
             await _until(reads, first.id, JobState.RUNNING)
             await _until(reads, second.id, JobState.SUBMITTED)
@@ -115,7 +115,7 @@ async def test_the_counts_agree_with_the_backend_lines_while_jobs_flow(
         wired = _wire(jobs, session, tmp_path, one, two)
         reads, dispatcher = wired.reads, wired.dispatcher
         queued = [await wired.scheduler.enqueue(member(user % 3), video(f"clip {user}")) for user in range(9)]
-        await dispatcher.start()
+        await dispatcher.start(_posted)
         snapshots: list[QueueSnapshot] = []
         try:
             async with asyncio.timeout(30):

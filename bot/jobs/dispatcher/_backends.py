@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bot.comfy.backend import Backend
+from bot.comfy.backend import Backend, check_line
 from bot.comfy.capabilities import TemplateNeeds
 from bot.comfy.errors import ComfyError
 from bot.jobs.dispatcher._attempt import Attempt
@@ -150,6 +150,9 @@ class BackendPool:
             slot.checked = True
             return
         report = await slot.backend.prepare(self.needs)
+        # One line per check (at start-up, and when a backend that was down answers again).
+        level = logging.INFO if report.ok else logging.WARNING if not report.reachable else logging.ERROR
+        log.log(level, "%s", check_line(report))
         slot.checked = report.reachable
         slot.up = report.reachable
         slot.usable = report.ok or not report.reachable
