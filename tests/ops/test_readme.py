@@ -43,3 +43,18 @@ def test_configuration_table_lists_every_setting() -> None:
     expected = {_env_name(field) for field in Settings.model_fields}
     assert expected - listed == set(), f"README lacks: {sorted(expected - listed)}"
     assert listed - expected == set(), f"README lists unknown settings: {sorted(listed - expected)}"
+
+
+def test_the_architecture_map_names_only_paths_that_exist() -> None:
+    """docs/architecture.md is the map of the code: every file or folder it names in backticks
+    must exist, so a rename that forgets the map fails here."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`((?:bot|cogs|storage|tests|bench|docs)/[\w./*-]*)`", text))
+    assert len(named) > 20
+    missing = sorted(path for path in named if not any(ROOT.glob(path.rstrip("/"))))
+    assert missing == [], f"docs/architecture.md names paths that do not exist: {missing}"
+
+
+def test_the_readme_points_at_the_architecture_map_and_nothing_outside_the_repository() -> None:
+    assert "docs/architecture.md" in README
+    assert "../" not in README
