@@ -196,7 +196,8 @@ class HealthServer:
         try:
             self.metrics.set_gateway(self.sources.gateway_connected())
             if isinstance(self.sources, RefreshesMetrics):
-                await asyncio.wait_for(self.sources.refresh_metrics(), self.refresh_timeout)
+                async with asyncio.timeout(self.refresh_timeout):  # not wait_for: it can swallow a cancel
+                    await self.sources.refresh_metrics()
         except Exception:
             log.warning("refreshing metrics failed; serving the last values", exc_info=True)
             self.metrics.refresh_failed()
