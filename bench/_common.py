@@ -31,15 +31,16 @@ def summary_ms(samples_s: Sequence[float]) -> dict[str, float]:
             "p99_ms": round(percentile(ms, 99), 2), "min_ms": round(min(ms), 2), "max_ms": round(max(ms), 2)}
 
 
-def report(title: str, rows: list[tuple[str, str, str, str]], figures: dict[str, Any]) -> None:
-    """Print a readable table (metric, value, target, verdict), then the JSON line last."""
+def report(bench: str, title: str, rows: list[tuple[str, str, str, str]], figures: dict[str, Any]) -> None:
+    """Print a readable table (metric, value, target, verdict), then, last, one JSON line with
+    the figures under the bench's name."""
     header = ("metric", "value", "target", "")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     print(title)
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-    print(json.dumps(figures))
+    print(json.dumps({"bench": bench, **figures}))
 
 
 class TimedHistory(dict):  # type: ignore[type-arg]

@@ -198,11 +198,11 @@ def main() -> None:
         ("best ratio any such client reaches", f"{seed['median_ms'] / floor['median_ms']:.1f}x", "", ""),
         ("server render time per job, median", f"{render * 1000:.0f} ms", "", ""),
     ]
-    report(f"cli_overhead: {len(ours)} wanbot runs, {len(theirs)} seed runs, same job on the emulator (process)",
-           rows, {"bench": "cli_overhead", "runs": len(ours), "seed_runs": len(theirs),
-                  "render_ms_median": round(render * 1000, 1),
-                  "wanbot": wanbot, "seed": seed, "library_floor": floor, "ratio_median": round(ratio, 1), "ratio_p99": round(ratio_p99, 1),
-                  "target_ratio": RATIO_TARGET})
+    title = f"cli_overhead: {len(ours)} wanbot runs, {len(theirs)} seed runs, same job on the emulator (process)"
+    report("cli_overhead", title, rows, {
+        "runs": len(ours), "seed_runs": len(theirs), "render_ms_median": round(render * 1000, 1),
+        "wanbot": wanbot, "seed": seed, "library_floor": floor,
+        "ratio_median": round(ratio, 1), "ratio_p99": round(ratio_p99, 1), "target_ratio": RATIO_TARGET})
 
 
 if __name__ == "__main__":

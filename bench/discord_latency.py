@@ -124,8 +124,8 @@ def main() -> None:
     ]
     title = (f"discord_latency: burst of {args.burst} sent over {burst['sent_in_s']} s; "
              f"{len(delivery)} deliveries of a 2 MB clip; fakes in-process")
-    report(title, rows, {
-        "bench": "discord_latency", "burst": args.burst, "users": args.users, "spread_s": args.spread,
+    report("discord_latency", title, rows, {
+        "burst": args.burst, "users": args.users, "spread_s": args.spread,
         "sent_in_s": burst["sent_in_s"],
         "ack_p50_ms": p50_ack, "ack_p99_ms": acks["p99_ms"], "ack_max_ms": acks["max_ms"], "late": burst["late"],
         "answered": burst["answered"], "at_once_ack_p50_ms": stress["median_ms"],

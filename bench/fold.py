@@ -47,8 +47,8 @@ def main() -> None:
         (f"find among {len(WORDS)} words, {len(SHORT)} chars", f"{short_find:.1f} us", "", ""),
         (f"find among {len(WORDS)} words, {len(LONG)} chars", f"{long_find:.1f} us", f"< {TARGET_US:g} us", verdict),
     ]
-    report(f"fold: blocked-word check per prompt, {args.runs} runs each", rows, {
-        "bench": "fold", "runs": args.runs, "first_ms": round(first_ms, 2),
+    report("fold", f"fold: blocked-word check per prompt, {args.runs} runs each", rows, {
+        "runs": args.runs, "first_ms": round(first_ms, 2),
         "fold_short_us": round(short_fold, 2), "fold_long_us": round(long_fold, 2),
         "find_short_us": round(short_find, 2), "find_long_us": round(long_find, 2),
         "short_chars": len(SHORT), "long_chars": len(LONG), "words": len(WORDS),

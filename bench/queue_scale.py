@@ -169,7 +169,7 @@ def main() -> int:
     args = parser.parse_args()
     figures = asyncio.run(run(args.jobs, args.users, args.concurrency))
     title = f"queue_scale: {args.jobs} jobs from {args.users} users, {args.concurrency} at once"
-    report(title, rows(figures), figures)
+    report("queue_scale", title, rows(figures), figures)
     return 0
 
 

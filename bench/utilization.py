@@ -190,7 +190,7 @@ def main() -> int:
     result = asyncio.run(run(args.backends, args.jobs, args.users, args.job_seconds, args.prefetch))
     title = (f"utilization: {args.jobs} jobs from {args.users} users on {args.backends} emulated backends, "
              f"{args.job_seconds:g} s per job, prefetch {result['prefetch']}")
-    report(title, rows(result), result)
+    report("utilization", title, rows(result), result)
     return 0
 
 

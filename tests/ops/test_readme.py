@@ -58,3 +58,10 @@ def test_the_architecture_map_names_only_paths_that_exist() -> None:
 def test_the_readme_points_at_the_architecture_map_and_nothing_outside_the_repository() -> None:
     assert "docs/architecture.md" in README
     assert "../" not in README
+
+
+def test_every_bench_reports_under_its_own_name() -> None:
+    """Each bench ends with one JSON line named after it, printed by bench/_common.report."""
+    for path in sorted((ROOT / "bench").glob("[a-z]*.py")):
+        names = re.findall(r'\breport\(\s*"(\w+)"', path.read_text(encoding="utf-8"))
+        assert names == [path.stem], f"{path.name} must call report({path.stem!r}, ...) once"
