@@ -65,6 +65,10 @@ ETA_OVERDUE = Message("finishing", "即将完成")
 
 HISTORY_TITLE = Message("Your last videos", "你最近的视频")
 HISTORY_NONE = Message("You have not made any videos on this server yet.", "你还没有在本服务器生成过视频。")
+HISTORY_REMIX = Message(
+    "✏️ Remix #N: edit that video's prompt and make it again with the same settings.",
+    "✏️ 修改 #N：编辑该视频的提示词，用相同的参数重新生成。",
+)
 RESULT_LINK = Message("[open the video]({url})", "[查看视频]({url})")
 FAILED_CODE = Message("reason: `{code}`", "原因：`{code}`")
 
@@ -133,10 +137,13 @@ def _place_line(place: JobPlace, now: float, locale: object | None) -> str:
 
 
 def history_embed(jobs: Sequence[JobRecord], locale: object | None) -> discord.Embed:
-    """`/history`: one field per job, newest first."""
+    """`/history`: one field per job, newest first (the Remix buttons under it are explained
+    in the footer)."""
     embed = discord.Embed(title=HISTORY_TITLE.render(locale), colour=QUEUE_COLOR)
     if not jobs:
         embed.description = HISTORY_NONE.render(locale)
+    else:
+        embed.set_footer(text=HISTORY_REMIX.render(locale))
     for job in jobs:
         name = f"#{job.id} · {state_name(job.state, locale)}"
         embed.add_field(name=name, value=_clip(_history_value(job, locale)), inline=False)

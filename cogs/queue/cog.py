@@ -1,9 +1,10 @@
 """`/queue`, `/cancel` and `/history`: the member's view of the queue and of their own jobs.
 
 The cog parses options, asks `bot/` (reads through `bot.jobs.reads`, cancels through the
-dispatcher) and renders with `_ui`; who may cancel what is the scheduler's rule (owner or
-moderator), moderator status is `cogs._permissions`. Every answer is ephemeral (it is about
-the caller's own jobs and would only clutter the channel) and mentions nobody.
+dispatcher) and renders with `_ui`; `/history` carries the video feature's Remix buttons, one
+per listed job (that feature answers them); who may cancel what is the scheduler's rule
+(owner or moderator), moderator status is `cogs._permissions`. Every answer is ephemeral (it
+is about the caller's own jobs and would only clutter the channel) and mentions nobody.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from cogs.queue._ui import (
     history_embed,
     queue_embed,
 )
+from cogs.video import remix_buttons
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -128,4 +130,5 @@ class QueueCog(commands.Cog):
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 10] = 5) -> None:
         jobs = await self.services.reads.history(_guild_id(interaction), interaction.user.id, count)
-        await answer(interaction, embed=history_embed(jobs, interaction.locale))
+        locale = interaction.locale
+        await answer(interaction, embed=history_embed(jobs, locale), view=remix_buttons(jobs, locale))

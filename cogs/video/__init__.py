@@ -1,19 +1,25 @@
 """The video feature: `/video`, the live status card, delivery of the MP4, and their buttons.
 
-Modules: `cog` (the command and button flows), `_options` (the command's options),
+Modules: `cog` (the command, button and Remix flows), `_options` (the command's options),
 `_status` (status cards kept up to date: the dispatcher's observer), `_delivery` (posting
 the video: the dispatcher's deliver callback), `_card` (what cards and results say),
-`_buttons` (persistent buttons), `_messages` (every sentence in English and Chinese).
+`_buttons` (persistent buttons), `_remix` (the Remix form), `_messages` (every sentence in
+English and Chinese).
+
+`remix_buttons(jobs, locale)` is what other features may use: the Remix buttons `/history`
+puts under a member's list of videos (answered by this feature, like every job button).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.video._buttons import remix_buttons
+
 if TYPE_CHECKING:
     from bot.app import WanBot
 
-__all__ = ["setup"]
+__all__ = ["remix_buttons", "setup"]
 
 
 async def setup(bot: WanBot) -> None:

@@ -109,10 +109,36 @@ BUTTON_CANCEL = Message(en="Cancel", zh="取消")
 BUTTON_REROLL = Message(en="Reroll", zh="换个种子")
 BUTTON_AGAIN = Message(en="Same settings", zh="相同参数再来")
 BUTTON_DELETE = Message(en="Delete", zh="删除")
+BUTTON_REMIX = Message(en="Remix", zh="修改提示词")
+# On `/history`, one per listed video.
+BUTTON_REMIX_JOB = Message(en="Remix #{job_id}", zh="修改 #{job_id}")
 DELETED = Message(en="Deleted.", zh="已删除。")
 DELETE_NOT_ALLOWED = Message(
     en="Only the person who asked for video #{job_id} or a moderator can delete it.",
     zh="只有视频 #{job_id} 的请求者或管理员可以删除它。",
+)
+
+# -- the Remix form (Discord: title and labels at most 45 characters, descriptions and
+# placeholders at most 100) --------------------------------------------------------------------
+
+REMIX_TITLE = Message(en="Remix video #{job_id}", zh="修改视频 #{job_id} 的提示词")
+REMIX_PROMPT = Message(en="Prompt", zh="提示词")
+REMIX_PROMPT_HINT = Message(
+    en="The workflow, size, duration and other settings stay as they were",
+    zh="工作流、尺寸、时长和其他参数保持不变",
+)
+REMIX_NEGATIVE = Message(en="Negative prompt", zh="反向提示词")
+REMIX_NEGATIVE_HINT = Message(en="What to avoid; empty: the workflow's standard list",
+                              zh="不希望出现的内容；留空则使用工作流的标准列表")
+REMIX_SEED = Message(en="Seed (optional)", zh="种子（可选）")
+REMIX_SEED_HINT = Message(en="The same seed and settings give the same video", zh="相同的种子和参数生成相同的视频")
+REMIX_SEED_EMPTY = Message(en="Empty: a new random seed (this video had {seed})",
+                           zh="留空：使用新的随机种子（原视频为 {seed}）")
+REMIX_TOO_LONG = Message(
+    en="Video #{job_id}'s {field} is too long to edit in a form ({length} characters; Discord allows "
+    "{max}). Use /video with the new text instead.",
+    zh="视频 #{job_id} 的{field}太长（{length} 个字符，Discord 表单最多 {max} 个），无法在表单中修改。"
+    "请直接用 /video 输入新的内容。",
 )
 
 # -- the delivery -----------------------------------------------------------------------------

@@ -7,17 +7,25 @@ channel rules) → queued, the dispatcher woken → the card shown. A refusal re
 placeholder and answers privately, in the member's language, with the reason and when to
 retry. Reroll and "Same settings" on a posted video take the same path with the source job's
 parameters (a new seed for Reroll); Cancel and Delete are for the owner or a moderator.
+
+Remix (on a posted video, and on `/history`) opens a form (`_remix.RemixForm`) pre-filled with
+the source job's prompt and negative prompt; its submit takes the same path again, with the
+source job's parameters — every one it stored, whatever this code knows of — except the
+edited prompt, negative prompt and seed. Whoever clicks becomes the owner of the new job, under
+their own limits. Submits are answered by a listener, from the form's custom_id alone, so a
+form opened before a restart still works after it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
 
-from bot.jobs import AdmissionRefused, CancelOutcome, JobRequest, Requester
+from bot.jobs import AdmissionRefused, CancelOutcome, JobRecord, JobRequest, Requester
 from bot.logs import job_context
 from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest
 from cogs._errors import (
@@ -33,6 +41,7 @@ from cogs._permissions import is_moderator
 from cogs.video import _messages as text
 from cogs.video._buttons import COG_NAME, Action
 from cogs.video._options import VideoOptions, build_video_command
+from cogs.video._remix import FORM_ID, RemixEntry, RemixForm, not_editable
 from cogs.video._status import StatusCards
 
 if TYPE_CHECKING:
@@ -75,8 +84,9 @@ class VideoCog(commands.Cog, name=COG_NAME):
                 await self._failed(interaction, exc)
 
     async def _create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any],
-                      placeholder: int | None) -> None:
-        """`placeholder`: the message id of a public defer already made (a button click)."""
+                      placeholder: int | None, carried: Mapping[str, Any] | None = None) -> None:
+        """`placeholder`: the message id of a public defer already made (a button click);
+        `carried`: stored params of a source job that the request does not check, kept as they are."""
         locale = interaction.locale
         if not self.services.accepting:
             await reply_error(interaction, text.RESTARTING.render(locale))
@@ -91,8 +101,8 @@ class VideoCog(commands.Cog, name=COG_NAME):
         if not interaction.response.is_done():
             placeholder = await defer_public(interaction)
         try:
-            job = await self.services.admission.submit(self._requester(interaction),
-                                                       JobRequest(template.name, request.to_params()))
+            params = {**(carried or {}), **request.to_params()}
+            job = await self.services.admission.submit(self._requester(interaction), JobRequest(template.name, params))
         except AdmissionRefused as exc:
             self.services.metrics.refused(exc.reason.value)
             log.info("refused: %s", exc)
@@ -134,6 +144,8 @@ class VideoCog(commands.Cog, name=COG_NAME):
                     await self._cancel(interaction, job_id)
                 elif action is Action.DELETE:
                     await self._delete(interaction, job_id)
+                elif action is Action.REMIX:
+                    await self._open_remix(interaction, job_id)
                 else:
                     await self._again(interaction, job_id, new_seed=action is Action.REROLL)
             except Exception as exc:  # noqa: BLE001 - a click must always get an answer
@@ -167,12 +179,64 @@ class VideoCog(commands.Cog, name=COG_NAME):
 
     async def _again(self, interaction: discord.Interaction, job_id: int, *, new_seed: bool) -> None:
         placeholder = await defer_public(interaction)  # before the database read: the clock runs
-        source = await self.services.reads.job(job_id)
+        source = await self._source(interaction, job_id)
         if source is None:
-            await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
             return
-        template = self.services.templates.get(source.template) or self.services.default_template
-        raw = {name: source.params.get(name) for name in PARAMS if template.supports(name)}
+        template, raw = self._source_request(source)
         if new_seed:
             raw["seed"] = None  # drawn afresh by VideoRequest.build
         await self._create(interaction, template, raw, placeholder)
+
+    async def _source(self, interaction: discord.Interaction, job_id: int) -> JobRecord | None:
+        """The job a button or form names; None (the member told) when it no longer exists."""
+        source = await self.services.reads.job(job_id)
+        if source is None:
+            await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
+        return source
+
+    def _source_request(self, source: JobRecord) -> tuple[Template, dict[str, Any]]:
+        """The source job's template (the default if it is no longer configured) and the raw
+        values of the params that template takes."""
+        template = self.services.templates.get(source.template) or self.services.default_template
+        return template, {name: source.params.get(name) for name in PARAMS if template.supports(name)}
+
+    # -- remix ------------------------------------------------------------------------------
+
+    async def _open_remix(self, interaction: discord.Interaction, job_id: int) -> None:
+        """The Remix form for `job_id`. A form must be the first answer, so nothing can be
+        deferred: one read of the job comes before it, well inside the 3 seconds."""
+        source = await self._source(interaction, job_id)
+        if source is None:
+            return
+        refusal = not_editable(source, interaction.locale)
+        if refusal is not None:
+            await reply_error(interaction, refusal)
+            return
+        await interaction.response.send_modal(RemixForm(source, interaction.locale))
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """A submitted Remix form (discord.py routes only the modals it keeps; it keeps none
+        of ours)."""
+        if interaction.type is not discord.InteractionType.modal_submit or interaction.data is None:
+            return
+        match = FORM_ID.fullmatch(str(interaction.data.get("custom_id", "")))
+        if match is None:
+            return
+        job_id = int(match["job"])
+        with job_context(job=job_id, guild=interaction.guild_id, user=interaction.user.id):
+            try:
+                await self._remix(interaction, job_id, RemixEntry.of(interaction.data))
+            except Exception as exc:  # noqa: BLE001 - a submit must always get an answer
+                await self._failed(interaction, exc)
+
+    async def _remix(self, interaction: discord.Interaction, job_id: int, entry: RemixEntry) -> None:
+        """Queue the source job again with the member's edits: checked, then deferred."""
+        source = await self._source(interaction, job_id)
+        if source is None:
+            return
+        template, raw = self._source_request(source)
+        raw.update(entry.raw())
+        carried = {name: value for name, value in source.params.items() if name not in PARAMS}
+        log.info("remix of job %s", job_id)
+        await self._create(interaction, template, raw, None, carried)

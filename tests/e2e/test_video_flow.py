@@ -63,7 +63,7 @@ async def test_video_is_deferred_then_carded_then_delivered(
         assert ready.format(job=job_id) in result.content
         assert prompt in text_of(result) and str(job.params["seed"]) in text_of(result)
         assert result.via == "channel"  # the bot token, not the interaction webhook
-        assert {cid.split(":")[1] for cid in result.custom_ids()} == {"reroll", "again", "delete"}
+        assert {cid.split(":")[1] for cid in result.custom_ids()} == {"reroll", "remix", "again", "delete"}
         (attachment,) = result.attachments
         assert playable(attachment.data)[:2] == (64, 64)  # the emulator's clip, byte for byte
         assert attachment.data == world.comfy.video_bytes or len(attachment.data) > 1000

@@ -9,12 +9,14 @@ form limits) are enforced at the wire, measured on a monotonic clock. A bot run 
 subprocess reaches the fake through ``sitecustomize/`` and ``WANBOT_FAKE_DISCORD_URL``.
 
 Modules: ``world`` (static config), ``state`` (runtime store), ``gateway``, ``rest`` and
-``webhooks`` (the wire), ``interactions``/``options`` (payload building), ``server``
-(``FakeDiscord``), ``runner``/``pointing`` (hooking discord.py up).
+``webhooks`` (the wire), ``interactions``/``options``/``modals`` (payload building and
+Discord's form rules), ``server`` (``FakeDiscord``), ``runner``/``pointing`` (hooking
+discord.py up).
 """
 
 from .handles import InteractionHandle, InteractionKind
 from .messages import MessageEdit, Pings, StoredAttachment, StoredMessage
+from .modals import ModalInput, ShownModal
 from .options import OptionType
 from .pointing import ENV_VAR, point_discord_py_at
 from .records import (
@@ -56,10 +58,12 @@ __all__ = [
     "InteractionHandle",
     "InteractionKind",
     "MessageEdit",
+    "ModalInput",
     "OptionType",
     "Permission",
     "Pings",
     "RequestRecord",
+    "ShownModal",
     "StoredAttachment",
     "StoredMessage",
     "point_discord_py_at",

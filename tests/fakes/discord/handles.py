@@ -15,6 +15,7 @@ from typing import Any
 from .clock import FakeClock
 from .feed import ChangeFeed
 from .messages import StoredMessage
+from .modals import ShownModal
 from .records import ErrorRecord, InteractionAck, InteractionEvent
 from .world import FakeUser
 
@@ -107,6 +108,11 @@ class InteractionHandle:
         if self.original_message_id is None:
             return None
         return self._messages(self.original_message_id)
+
+    @property
+    def shown_modal(self) -> ShownModal | None:
+        """The modal the bot answered with (callback type 9), as the member sees it."""
+        return None if self.modal is None else ShownModal.of(self.modal)
 
     @property
     def followups(self) -> list[InteractionEvent]:

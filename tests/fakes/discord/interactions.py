@@ -10,10 +10,12 @@ handle for each interaction is created here and registered in the state.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from .handles import InteractionHandle
 from .messages import StoredMessage
+from .modals import modal_submission
 from .options import build_command_options
 from .payloads import (
     dm_channel_payload,
@@ -111,12 +113,10 @@ class InteractionFactory:
         return data
 
     @staticmethod
-    def modal_data(modal: dict[str, Any], values: dict[str, str]) -> dict[str, Any]:
-        """A modal submit mirroring the modal's layout, text inputs filled from ``values``."""
-        unknown = set(values) - set(_modal_input_ids(modal.get("components") or []))
-        if unknown:
-            raise LookupError(f"the modal has no input(s) {sorted(unknown)}")
-        return {"custom_id": modal["custom_id"], "components": _submitted(modal.get("components") or [], values)}
+    def modal_data(modal: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        """A modal submit mirroring the modal's layout, text inputs filled from ``values``
+        (see ``modals.modal_submission`` for what the member's client refuses to send)."""
+        return modal_submission(modal, values)
 
     # -- the envelope ----------------------------------------------------------------------
 
@@ -173,33 +173,3 @@ class InteractionFactory:
         handle.payload = payload
         return payload
 
-
-def _modal_input_ids(components: list[dict[str, Any]]) -> list[str]:
-    found: list[str] = []
-    for component in components:
-        if component.get("type") == 1:
-            found += _modal_input_ids(component.get("components") or [])
-        elif component.get("type") == 18:
-            found += _modal_input_ids([component["component"]])
-        elif "custom_id" in component:
-            found.append(component["custom_id"])
-    return found
-
-
-def _submitted(components: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for component in components:
-        kind = component.get("type")
-        if kind == 1:
-            out.append({"type": 1, "components": _submitted(component.get("components") or [], values)})
-        elif kind == 18:
-            out.append({"type": 18, "component": _submitted([component["component"]], values)[0]})
-        elif kind == 4:
-            value = values.get(component["custom_id"], component.get("value") or "")
-            out.append({"type": 4, "custom_id": component["custom_id"], "value": value})
-        elif "custom_id" in component:  # selects inside labels submit a list of values
-            picked = values.get(component["custom_id"], [])
-            out.append({"type": kind, "custom_id": component["custom_id"], "values": list(picked)})
-        else:
-            out.append({"type": kind})
-    return out

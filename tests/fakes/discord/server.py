@@ -192,16 +192,22 @@ class FakeDiscord:
         return handle
 
     async def submit_modal(
-        self, shown_by: InteractionHandle, values: dict[str, str], *, locale: str = "en-US"
+        self, shown_by: InteractionHandle, values: dict[str, Any] | None = None, *, locale: str | None = None,
+        ack_window: float | None = None,
     ) -> InteractionHandle:
-        """Submit the modal the bot answered ``shown_by`` with (callback type 9)."""
+        """Submit the modal the bot answered ``shown_by`` with (callback type 9), as the member
+        who opened it: ``values`` by input custom_id, the rest as pre-filled. The member's
+        language is the one they opened it in unless ``locale`` says otherwise. Raises
+        ValueError for what the member's client would refuse to send (``modals.py``)."""
         if shown_by.modal is None:
             raise LookupError(f"interaction {shown_by.id} was not answered with a modal")
+        data = self._factory.modal_data(shown_by.modal, values or {})
         target = self.state.resolve_channel(shown_by.channel_id)
-        handle = self._factory.new_handle(InteractionKind.MODAL_SUBMIT, shown_by.user, target)
-        handle.message_id = shown_by.message_id
+        handle = self._factory.new_handle(InteractionKind.MODAL_SUBMIT, shown_by.user, target, ack_window=ack_window,
+                                          message_id=shown_by.message_id)
+        # Opened from a component, the submit carries that message, as Discord's does.
         message = self.state.messages.get(shown_by.message_id or 0)
-        await self._send(handle, target, self._factory.modal_data(shown_by.modal, values), locale, message)
+        await self._send(handle, target, data, locale or shown_by.payload.get("locale", "en-US"), message)
         return handle
 
     def dm_channel(self, user: UserRef) -> int:

@@ -2,10 +2,11 @@
 
 Owns Discord's interaction clocks and rules, checked at the moment each request is
 handled (so a bot that blocks its event loop is caught): an ack later than the window →
-404/10062, a second ack → 400/40060, a callback type the interaction cannot take →
-400/50035; on the webhook, a dead token → 401/50027, use before any ack → 404/10015, and
-uploads over the interaction's ``attachment_size_limit`` → 413/40005. The callback answers
-the ``with_response`` shape discord.py 2.7 reads (``interaction`` and ``resource``).
+404/10062, a second ack → 400/40060, a callback type the interaction cannot take or a modal
+that breaks Discord's form rules (``modals.py``) → 400/50035; on the webhook, a dead token →
+401/50027, use before any ack → 404/10015, and uploads over the interaction's
+``attachment_size_limit`` → 413/40005. The callback answers the ``with_response`` shape
+discord.py 2.7 reads (``interaction`` and ``resource``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from aiohttp import web
 from .gateway import FakeGateway
 from .handles import InteractionHandle, InteractionKind
 from .messages import FLAG_EPHEMERAL, FLAG_LOADING, StoredMessage
+from .modals import check_modal
 from .records import InteractionAck, InteractionEvent
 from .rest import API_PREFIX
 from .state import FakeState
@@ -117,7 +119,7 @@ class InteractionRoutes:
         elif callback_type == CallbackType.AUTOCOMPLETE_RESULT:
             handle.choices = list(data.get("choices") or [])
         elif callback_type == CallbackType.MODAL:
-            handle.modal = data
+            handle.modal = check_modal(data)
         return resource
 
     def _callback_answer(
