@@ -132,5 +132,6 @@ async def test_check_with_a_workflow_flag_checks_only_that_one(tmp_path: Path) -
 async def test_check_with_a_broken_template_is_a_configuration_error(tmp_path: Path) -> None:
     run = await wanbot("check", "--workflow", "wan-native,nope", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
     assert run.code == 2
-    assert run.err == "wanbot: template 'nope': no such file, and not a built-in template (wan-wrapper, wan-native)\n"
+    assert run.err == ("wanbot: template 'nope': no such file, and not a built-in template "
+                       "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b)\n")
     assert run.out == ""
