@@ -103,3 +103,18 @@ async def test_affinity_groups_a_backends_jobs_by_template_within_the_window(rig
     assert without == (7, 0)  # strict fair order alternates the models every job
     switched, moved_back = with_affinity
     assert switched < 7 and 0 < moved_back <= 4
+
+
+async def test_a_cold_backend_starts_on_the_template_fewer_backends_can_run(rig: Rig) -> None:
+    async with FakeComfyUI(steps=1, vram_gb=12) as small, FakeComfyUI(steps=1) as both:
+        small.pause()
+        both.pause()
+        jobs = [await rig.enqueue(u, template=t) for u, t in zip(range(1, 5), [SMALL, SMALL, SMALL, BIG])]
+        d = await rig.start(rig.dispatcher(small, both, templates=BOTH))
+        await rig.until(lambda: len(both.accepted) == 2)
+        # The 12 GB card can take only the 1.3B jobs: the one that can run 14B starts there.
+        assert model_of(both.accepted[0].prompt) == BIG_MODEL
+        assert view(d, both).warm == SMALL  # nothing 14B left: its second is a 1.3B job
+        small.resume()
+        both.resume()
+        assert await rig.settle(*(j.id for j in jobs)) == [JobState.DELIVERED] * 4

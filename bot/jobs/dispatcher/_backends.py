@@ -129,6 +129,16 @@ class BackendPool:
         """Some backend that is up can run `template` now."""
         return any(slot.up and slot.can_run(template) for slot in self.slots)
 
+    def preferred(self, slot: Slot) -> str | None:
+        """The template `slot` should prefer: the one it has loaded; when cold (nothing loaded
+        yet), the one of its templates that the fewest backends can run, since the others can
+        take the rest (a 14B-capable GPU starts on 14B). None: no preference."""
+        if slot.warm is not None or slot.able is None or len(slot.able) < 2:
+            return slot.warm
+        capable = {name: sum(other.up and other.can_run(name) for other in self.slots) for name in sorted(slot.able)}
+        fewest = min(capable.values())
+        return None if fewest == max(capable.values()) else min(capable, key=lambda name: capable[name])
+
     def mark_unusable(self, slot: Slot, template: str, reason: str) -> None:
         """The server lacks a node pack or a model of `template`: no more of its jobs there
         until the bot restarts (after `wanbot check` passes). Its other templates go on."""

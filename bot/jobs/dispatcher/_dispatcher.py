@@ -143,7 +143,7 @@ class Dispatcher:
                         dry.add(slot)
 
     async def _claim_into(self, slot: Slot) -> bool:
-        job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=slot.warm,
+        job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
                                               window=self.config.affinity_window)
         if job is None:
             return False
