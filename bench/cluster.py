@@ -62,9 +62,9 @@ from typing import Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import report
+from _finish import Finish, post_nothing
 
 from bot.jobs import JobRequest, Requester
-from bot.jobs.dispatcher import JobObserver
 from bot.services import Services
 from bot.settings import load_settings
 from storage import JobRecord, JobState
@@ -78,23 +78,6 @@ SWITCH_FACTOR = 10  # a model load costs this many 1.3B jobs
 VRAM_GB = (12, 24, 12, 24)  # interleaved: the claim loop fills backends in this order
 RATIO_TARGET = 1.10
 SWITCH_TARGET = 1 / 3
-
-
-class Finish(JobObserver):
-    """Sets `done` when `expected` jobs have been delivered (no polling)."""
-
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
-        self.delivered: set[int] = set()
-        self.done = asyncio.Event()
-        self.at: float | None = None
-
-    async def on_state(self, job: JobRecord) -> None:
-        if job.state is JobState.DELIVERED:
-            self.delivered.add(job.id)
-            if len(self.delivered) >= self.expected and not self.done.is_set():
-                self.at = time.perf_counter()
-                self.done.set()
 
 
 class Displacement:
@@ -122,10 +105,6 @@ class Displacement:
 
     def worst(self) -> int:
         return max(self.moved.values(), default=0)
-
-
-async def post_nothing(job: JobRecord, video: Path) -> int:
-    return 1_000_000 + job.id
 
 
 def mix(jobs: int, big: int, seed: int) -> list[str]:

@@ -3,7 +3,10 @@ model files), the VRAM it reports, and the models it keeps loaded between prompt
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -11,7 +14,7 @@ import pytest
 
 from bot.workflows import load_template
 from tests.fakes.comfyui import FakeComfyUI
-from tests.fakes_tests.test_comfyui_emulator import post_prompt, run_job
+from tests.fakes_tests.test_comfyui_emulator import REPO, post_prompt, run_job
 
 BIG_MODEL = "Wan2_1-T2V-14B_fp8_e4m3fn.safetensors"
 SMALL_MODEL = "Wan2_1-T2V-1_3B_fp8_e4m3fn.safetensors"
@@ -91,3 +94,22 @@ def _elapsed(messages: list[dict[str, Any]]) -> float:
     stamps = {m["type"]: m["data"]["timestamp"] for m in messages
               if m["type"] in ("execution_start", "execution_success")}
     return (stamps["execution_success"] - stamps["execution_start"]) / 1000
+
+
+async def test_the_standalone_emulator_takes_the_cluster_flags(http: aiohttp.ClientSession, tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.fakes.comfyui", "--port", "0", "--root", str(tmp_path), "--vram-gb", "12",
+        "--without-model", BIG_MODEL, "--keep-models", "--load-cost", f"{SMALL_MODEL}=0.5", cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        url = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode().split()[-1]
+        async with http.get(f"{url}/models/diffusion_models") as resp:
+            installed = await resp.json()
+        async with http.get(f"{url}/system_stats") as resp:
+            (device,) = (await resp.json())["devices"]
+        assert SMALL_MODEL in installed and BIG_MODEL not in installed
+        assert device["vram_total"] == 12_000_000_000
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
