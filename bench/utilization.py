@@ -34,12 +34,11 @@ from typing import Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import report
+from _finish import Finish, post_nothing
 
 from bot.jobs import JobRequest, Requester
-from bot.jobs.dispatcher import JobObserver
 from bot.services import Services
 from bot.settings import load_settings
-from storage import JobRecord, JobState
 from tests.fakes.comfyui import FakeComfyUI
 
 STEPS = 10  # sampler steps per job; job time = STEPS x step_seconds
@@ -76,27 +75,6 @@ def time_runs(fake: FakeComfyUI, name: str) -> Runs:
 
     fake.executor.execute = timed  # type: ignore[method-assign]
     return runs
-
-
-class Finish(JobObserver):
-    """Sets `done` when `expected` jobs have been delivered (no polling)."""
-
-    def __init__(self, expected: int) -> None:
-        self.expected = expected
-        self.delivered: set[int] = set()
-        self.done = asyncio.Event()
-        self.at: float | None = None
-
-    async def on_state(self, job: JobRecord) -> None:
-        if job.state is JobState.DELIVERED:
-            self.delivered.add(job.id)
-            if len(self.delivered) >= self.expected and not self.done.is_set():
-                self.at = time.perf_counter()
-                self.done.set()
-
-
-async def post_nothing(job: JobRecord, video: Path) -> int:
-    return 1_000_000 + job.id
 
 
 async def enqueue(services: Services, jobs: int, users: int) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 import aiohttp
 
 from bot.comfy.backend import Backend
-from bot.comfy.capabilities import CombinedNeeds
 from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
@@ -96,7 +95,7 @@ class Services:
         admission = Admission(db, scheduler, rate, clock, defaults=limits, max_queued=settings.max_queued)
         config = dispatch or DispatchConfig(
             output_dir=settings.output_dir, max_attempts=settings.max_attempts,
-            max_download_bytes=settings.max_download_mb << 20,
+            max_download_bytes=settings.max_download_mb << 20, affinity_window=settings.affinity_window,
             watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now)
 
         def graph_for(job: JobRecord) -> dict[str, Any]:
@@ -105,7 +104,7 @@ class Services:
 
         metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, config=config,
-                                needs=CombinedNeeds(templates.values()), metrics=metrics)
+                                templates=templates, metrics=metrics)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
                    backends, dispatcher, session, metrics)
 

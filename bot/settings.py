@@ -45,6 +45,7 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
     "WANBOT_SHUTDOWN_GRACE": "30",
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
+    "WANBOT_AFFINITY_WINDOW": "4 (places a job may be moved back so a GPU keeps its loaded model; 0: strict fair order)",
 }
 
 
@@ -131,6 +132,10 @@ class Settings(BaseSettings):
     # Re-encodes (a video over the upload limit) running at once; the others wait their turn.
     # Each is CPU-bound and uses every core, so more than one mostly makes each slower.
     encode_concurrency: int = Field(default=1, ge=1, alias="WANBOT_ENCODE_CONCURRENCY")
+    # Warm-model affinity: a backend prefers jobs of the template whose models it has loaded
+    # (switching a GPU between the 1.3B and 14B models costs a reload), but no job is moved
+    # back more than this many places in all. 0 keeps the strict fair order.
+    affinity_window: int = Field(default=4, ge=0, le=100, alias="WANBOT_AFFINITY_WINDOW")
 
     @property
     def workflows(self) -> list[str]:

@@ -62,10 +62,34 @@ class JobStore(Protocol):
         """The job a claim would take now (read only)."""
 
     async def claim_next(
-        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+        self,
+        backend: str,
+        prompt_id: str,
+        now: float,
+        exclude_guilds: Collection[int] = (),
+        *,
+        templates: Collection[str] | None = None,
+        prefer: str | None = None,
+        window: int = 0,
     ) -> JobRecord | None:
-        """Atomically move the first queued job to submitted on `backend` with `prompt_id`,
-        advance the fair clock of its class, and return it. Safe against concurrent claims."""
+        """Atomically move one queued job to submitted on `backend` with `prompt_id`, advance
+        the fair clock of its class, and return it (None when there is no candidate). Safe
+        against concurrent claims. The rule, in one transaction:
+
+        - The candidates are the queued jobs whose guild is not in `exclude_guilds` and, when
+          `templates` is given, whose template is in it (empty: no candidate). Jobs of other
+          templates are simply not seen: they never block this backend.
+        - `head` is the first candidate in queue order (`priority_class`, `round`, `id`).
+        - Without `prefer`, or with `window` 0, the claim takes `head` (pure fair order).
+        - Otherwise `pref` is the first candidate of template `prefer` in `head`'s priority
+          class (affinity never crosses a class). The claim takes `pref` when it exists, is not
+          `head`, and no candidate ahead of it has `passed_over >= window`; it then adds 1 to
+          `passed_over` of every candidate ahead of `pref` (each was moved back one place).
+          In every other case it takes `head`, and no count changes.
+
+        So a job's `passed_over` never exceeds `window`: affinity moves any job back by at
+        most `window` places over all the claims it waits through, whichever backends make
+        them. Requeueing keeps the count (the job keeps its place)."""
 
     async def fair_clock(self, priority_class: int) -> int:
         """The highest round claimed so far in a class (0 before any claim)."""

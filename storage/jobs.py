@@ -14,6 +14,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
+import aiosqlite
+
 from storage.audit import insert_audit
 from storage.records import (
     ACTIVE_STATES,
@@ -65,6 +67,7 @@ _PURGEABLE_IN = "'queued', 'submitted', 'running'"
 # full pass over the queue on every pick. INDEXED BY fails loudly if the index ever goes.
 _BY_QUEUE = "INDEXED BY jobs_queue"
 _BY_USER_QUEUE = "INDEXED BY jobs_user_queue"
+_BY_TEMPLATE = "INDEXED BY jobs_template_queue"
 
 _IN_FLIGHT_IN = "'submitted', 'running'"
 _QUEUED_TOTALS = (
@@ -140,6 +143,40 @@ def _not_in(column: str, values: Collection[int]) -> tuple[str, list[int]]:
         return "", []
     marks = ", ".join("?" for _ in values)
     return f" AND {column} NOT IN ({marks})", list(values)
+
+
+def _candidates(exclude_guilds: Collection[int], templates: Collection[str] | None) -> tuple[str, list[Any]]:
+    """The WHERE clause of the jobs a claim may take (see `JobStore.claim_next`)."""
+    skip, params = _not_in("guild_id", exclude_guilds)
+    where: list[Any] = list(params)
+    clause = f"state = 'queued'{skip}"
+    if templates is not None:
+        names = sorted(set(templates))
+        clause += f" AND template IN ({', '.join('?' for _ in names)})"
+        where += names
+    return clause, where
+
+
+async def _first(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> tuple[int, int, int] | None:
+    rows = list(await conn.execute_fetchall(sql, params))
+    return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
+
+
+async def _preferred(conn: aiosqlite.Connection, where: str, params: list[Any], head: tuple[int, int, int],
+                     prefer: str, window: int) -> tuple[int, int, int] | None:
+    """The first candidate of template `prefer` in head's class, if affinity may take it now;
+    the candidates it passes over are counted. None: take the head."""
+    pref = await _first(conn, f"SELECT {_QUEUE_ORDER} FROM jobs {_BY_TEMPLATE} WHERE {where} AND template = ? "
+                        "AND priority_class = ? ORDER BY round, id LIMIT 1", [*params, prefer, head[0]])
+    if pref is None or pref == head:
+        return None
+    ahead = f"{where} AND ({_QUEUE_ORDER}) < (?, ?, ?)"
+    starved = await _first(conn, f"SELECT {_QUEUE_ORDER} FROM jobs {_BY_QUEUE} WHERE {ahead} AND passed_over >= ? "
+                           "LIMIT 1", [*params, *pref, window])
+    if starved is not None:
+        return None
+    await conn.execute(f"UPDATE jobs SET passed_over = passed_over + 1 WHERE {ahead}", [*params, *pref])
+    return pref
 
 
 def _transition_sql(
@@ -240,20 +277,35 @@ class SqliteJobStore:
         return _record(row) if row else None
 
     async def claim_next(
-        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+        self,
+        backend: str,
+        prompt_id: str,
+        now: float,
+        exclude_guilds: Collection[int] = (),
+        *,
+        templates: Collection[str] | None = None,
+        prefer: str | None = None,
+        window: int = 0,
     ) -> JobRecord | None:
-        skip, skip_params = _not_in("guild_id", exclude_guilds)
-        # One statement picks and moves the row; `AND state = 'queued'` makes it a no-op if
-        # another connection claimed the same row between our read and our write.
-        claim = (
-            "UPDATE jobs SET state = 'submitted', backend = ?, prompt_id = ?, "
-            "attempts = attempts + 1, submitted_at = ?, updated_at = ? "
-            f"WHERE id = (SELECT id FROM jobs {_BY_QUEUE} WHERE state = 'queued'{skip} "
-            f"ORDER BY {_QUEUE_ORDER} LIMIT 1) AND state = 'queued' RETURNING {_COLUMN_LIST}"
-        )
+        if templates is not None and not templates:
+            return None
+        where, where_params = _candidates(exclude_guilds, templates)
+        head_sql = f"SELECT {_QUEUE_ORDER} FROM jobs {_BY_QUEUE} WHERE {where} ORDER BY {_QUEUE_ORDER} LIMIT 1"
         async with self._db.transaction() as conn:
-            params = [backend, prompt_id, now, now, *skip_params]
-            rows = list(await conn.execute_fetchall(claim, params))
+            # Without affinity the pick is a subquery of the move: one statement, one seek.
+            target, target_params = f"(SELECT id FROM ({head_sql}))", where_params
+            if prefer is not None and window > 0:
+                head = await _first(conn, head_sql, where_params)
+                if head is None:
+                    return None
+                chosen = await _preferred(conn, where, where_params, head, prefer, window) or head
+                target, target_params = "?", [chosen[2]]
+            # `AND state = 'queued'`: a no-op if another connection took the row meanwhile.
+            rows = list(await conn.execute_fetchall(
+                "UPDATE jobs SET state = 'submitted', backend = ?, prompt_id = ?, "
+                "attempts = attempts + 1, submitted_at = ?, updated_at = ? "
+                f"WHERE id = {target} AND state = 'queued' RETURNING {_COLUMN_LIST}",
+                [backend, prompt_id, now, now, *target_params]))
             if not rows:
                 return None
             job = _record(rows[0])

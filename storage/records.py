@@ -138,6 +138,9 @@ class JobRecord:
     delivered_at: float | None = None
     failed_at: float | None = None
     cancelled_at: float | None = None
+    # Times a claim took a job from behind this one for warm-model affinity (never more than
+    # the claim's window): how many places affinity has moved it back.
+    passed_over: int = 0
 
     @property
     def sort_key(self) -> tuple[int, int, int]:

@@ -1,5 +1,8 @@
-"""`wanbot check`: can every backend run every configured workflow? One table with a column per
-workflow and the problems under it; exit 0 only when every backend can run every workflow."""
+"""`wanbot check`: which configured workflows can each backend run? One table with a column per
+workflow and the problems under it (a missing node pack or model file, too little VRAM). The
+bot gives each backend the jobs of the workflows it can run, so a mixed cluster is fine: exit 0
+when every backend answers and can run at least one workflow, and every workflow can run on
+at least one backend."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from bot.comfy.client import ComfyClient
 from bot.settings import Settings, load_settings
 from bot.workflows import load_templates
 
-__all__ = ["check_command", "format_reports"]
+__all__ = ["check_command", "cluster_ok", "format_reports"]
 
 # One backend's reports, by workflow name, in the configured order.
 Reports = Mapping[str, BackendReport]
@@ -62,7 +65,16 @@ def format_reports(names: Sequence[str], results: Sequence[Reports]) -> str:
         lines += _problem_lines(reports, names)
     able = sum(all(report.ok for report in reports.values()) for reports in results)
     lines += ["", f"{able} of {len(results)} backend(s) can run {_together(names)}"]
+    if len(names) > 1 and able < len(results):
+        lines += [f"{sum(reports[name].ok for reports in results)} of {len(results)} backend(s) can run {name}"
+                  for name in names]
     return "\n".join(lines)
+
+
+def cluster_ok(names: Sequence[str], results: Sequence[Reports]) -> bool:
+    """Every backend can run some workflow and every workflow runs on some backend."""
+    every_backend = all(any(report.ok for report in reports.values()) for reports in results)
+    return every_backend and all(any(reports[name].ok for reports in results) for name in names)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -82,4 +94,4 @@ async def check_command(args: argparse.Namespace) -> int:
         clients = [ComfyClient(url, session, token=token) for url in settings.comfyui_urls]
         results = await asyncio.gather(*(check_workflows(client, templates) for client in clients))
     print(format_reports(list(templates), results))
-    return 0 if all(report.ok for reports in results for report in reports.values()) else 1
+    return 0 if cluster_ok(list(templates), results) else 1

@@ -189,7 +189,7 @@ async def _explain_or_adapt(backend: Backend, template: Template, graph: dict[st
                             rejection: ValidationFailed) -> dict[str, Any]:
     """After a rejection, the capability check: the graph to send once more when the server only
     keeps the models under other paths; otherwise raises what the check (or ComfyUI) says is wrong."""
-    report = await backend.prepare(template)
+    report = (await backend.prepare({template.name: template}))[template.name]
     if report.reachable and not report.ok:
         raise ValidationFailed(f"{backend.name} cannot run {template.name}: " + "; ".join(report.problems()),
                                backend=backend.name, kind=rejection.kind, problems=rejection.problems,

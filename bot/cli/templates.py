@@ -1,5 +1,6 @@
-"""`wanbot templates`: the built-in and configured workflow templates, what each parameter binds
-in the graph, its default and its limits. A plain table, or `--json`."""
+"""`wanbot templates`: the built-in and configured workflow templates, their label in `/video`
+and the VRAM they need, what each parameter binds in the graph, its default and its limits. A
+plain table, or `--json`."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def describe_template(template: Template, *, configured: bool, default: bool) ->
             "rule": _RULES.get(param),
         })
     return {"name": template.name, "source": template.source, "builtin": template.source in BUILTIN_TEMPLATES,
-            "configured": configured, "default": default, "description": template.description, "params": params}
+            "configured": configured, "default": default, "description": template.description,
+            "label": {"en-US": template.label("en-US"), "zh-CN": template.label("zh-CN")},
+            "vram_gb": template.vram_gb, "params": params}
 
 
 def _default(template: Template, param: str) -> Any:
@@ -83,6 +86,10 @@ def format_template(info: dict[str, Any]) -> str:
     lines = [f"{info['name']} ({'; '.join(kind)})"]
     lines += textwrap.wrap(info["description"], _WIDTH, initial_indent="  ", subsequent_indent="  ",
                            break_on_hyphens=False)
+    label = info["label"]
+    shown = label["en-US"] if label["en-US"] == label["zh-CN"] else f"{label['en-US']} / {label['zh-CN']}"
+    vram = f"needs {_num(info['vram_gb'])} GB of VRAM" if info["vram_gb"] else "VRAM not declared"
+    lines.append(f"  in /video: {shown} · {vram}")
     rows = [("param", "binds", "default", "limits")]
     for param in info["params"]:
         binds = ", ".join(f"node {b['node']} {b['class_type']}.{b['input']}" for b in param["binds"])

@@ -1,8 +1,10 @@
-"""Can this backend run this workflow? Answered before any member waits.
+"""Can this backend run this workflow? Answered before any member waits, for each template.
 
 Probes /system_stats, /object_info/{class} for every node the template uses and
 /models/{folder} for every model file it references, and returns a report that names the
-missing node pack or model file and folder.
+missing node pack or model file and folder, or says that the GPU has less VRAM than the
+template declares it needs. A backend is judged template by template: a 12 GB card that can
+run the 1.3B workflow and not the 14B one is still given the 1.3B jobs.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from bot.comfy.protocol import SystemStats
 __all__ = [
     "ModelNeed",
     "TemplateNeeds",
-    "CombinedNeeds",
     "BackendReport",
     "check_backend",
     "check_workflows",
@@ -39,6 +40,10 @@ class ModelNeed(Protocol):
 class TemplateNeeds(Protocol):
     """What the check needs from a workflow template."""
 
+    @property
+    def vram_gb(self) -> float | None:
+        """Total VRAM (GB, 10^9 bytes) a GPU needs for it; None when not declared."""
+
     def node_classes(self) -> set[str]: ...
 
     def model_files(self) -> list[ModelNeed]: ...
@@ -47,23 +52,6 @@ class TemplateNeeds(Protocol):
 # ComfyUI accepts these legacy folder names as aliases of the modern ones.
 _FOLDER_ALIASES = {"diffusion_models": ("diffusion_models", "unet"), "text_encoders": ("text_encoders", "clip"),
                    "vae": ("vae",)}
-
-
-class CombinedNeeds:
-    """What several templates need together: a backend must run every configured workflow."""
-
-    def __init__(self, templates: Iterable[TemplateNeeds]) -> None:
-        self._templates = list(templates)
-
-    def node_classes(self) -> set[str]:
-        return set().union(*(t.node_classes() for t in self._templates))
-
-    def model_files(self) -> list[ModelNeed]:
-        seen: dict[tuple[str, str], ModelNeed] = {}
-        for template in self._templates:
-            for need in template.model_files():
-                seen.setdefault((need.folder, need.filename), need)
-        return list(seen.values())
 
 
 @dataclass
@@ -79,26 +67,33 @@ class BackendReport:
     # Template file name -> the path this server lists it under (e.g. in a "wan2.1/" subfolder).
     model_aliases: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The GPU has less VRAM than the template declares it needs: a sentence saying both.
+    vram_short: str | None = None
     error: str | None = None  # a whole sentence that names the backend
     # When the server could not be asked at all: UNREACHABLE, or the label of a BackendRefused.
     failure: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.reachable and not self.missing_nodes and not self.missing_models and self.error is None
+        return (self.reachable and not self.missing_nodes and not self.missing_models
+                and self.vram_short is None and self.error is None)
 
     @property
     def status(self) -> str:
-        """One word for a table: OK, MISSING, ERROR, UNREACHABLE, TOKEN REFUSED, NOT COMFYUI..."""
+        """One word for a table: OK, MISSING, LOW VRAM, ERROR, UNREACHABLE, TOKEN REFUSED..."""
         if self.ok:
             return "OK"
         if not self.reachable:
             return self.failure or "ERROR"
-        return "ERROR" if self.error else "MISSING"
+        if self.error:
+            return "ERROR"
+        return "MISSING" if self.missing_nodes or self.missing_models else "LOW VRAM"
 
     def problems(self) -> list[str]:
         """One sentence per problem; each missing node pack once, with where to get it."""
         lines = [self.error] if self.error else []
+        if self.vram_short:
+            lines.append(self.vram_short)
         by_pack: dict[NodePack, list[str]] = {}
         for class_type, pack in sorted(self.missing_nodes.items()):
             by_pack.setdefault(pack, []).append(class_type)
@@ -121,6 +116,7 @@ async def check_backend(client: ComfyClient, template: TemplateNeeds) -> Backend
         return report
     report.reachable = True
     _describe_system(report, stats)
+    report.vram_short = _vram_short(stats, template.vram_gb)
     try:
         await _check_nodes(client, template.node_classes(), report)
         await _check_models(client, template.model_files(), report)
@@ -156,6 +152,18 @@ def apply_model_aliases(graph: dict[str, Any], aliases: dict[str, str]) -> dict[
             if isinstance(value, str) and value in aliases:
                 inputs[key] = aliases[value]
     return graph
+
+
+def _vram_short(stats: SystemStats, needed_gb: float | None) -> str | None:
+    """The sentence for a GPU with less total VRAM than the template needs. Unknown VRAM (no
+    device, or a CPU device, whose "VRAM" is the machine's RAM) is not judged."""
+    if needed_gb is None or not stats.devices:
+        return None
+    device = stats.devices[0]
+    if device.type == "cpu" or device.vram_total <= 0 or device.vram_total >= needed_gb * 1e9:
+        return None
+    return (f"needs {needed_gb:g} GB of VRAM; this GPU ({device.name}) has "
+            f"{device.vram_total / 1e9:.1f} GB")
 
 
 def _describe_system(report: BackendReport, stats: SystemStats) -> None:

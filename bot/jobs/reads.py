@@ -14,8 +14,8 @@ No Discord types: the records are rendered by the cogs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import BackendReport
@@ -47,6 +47,9 @@ class BackendLine:
     progress: Progress | None  # of `running`
     waiting: int  # jobs handed to ComfyUI's own queue behind the running one
     report: BackendReport | None  # the last capability check (version, device, VRAM)
+    # The configured workflows it can run (None: not known) and why not each of the others.
+    able: tuple[str, ...] | None = None
+    unable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class JobReads:
         summary = await self._scheduler.summary()
         settings = await self._store.guilds.get(guild_id)
         control = await self._store.control.get()
-        mine = await self._scheduler.places(guild_id, user_id)
+        mine = [self._runnable(place) for place in await self._scheduler.places(guild_id, user_id)]
         return QueueSnapshot(
             queued=summary.by_state.get(JobState.QUEUED, 0),
             rendering=sum(summary.by_state.get(state, 0) for state in _ON_BACKEND),
@@ -128,7 +131,7 @@ class JobReads:
         return BackendLine(
             name=view.name, up=view.up, usable=view.usable, running=running,
             progress=self._dispatcher.progress_of(running.id) if running else None,
-            waiting=len(jobs) - (running is not None), report=report,
+            waiting=len(jobs) - (running is not None), report=report, able=view.able, unable=view.unable,
         )
 
     def _is_running(self, job: JobRecord) -> bool:
@@ -146,9 +149,15 @@ class JobReads:
         """The job now, with its place while it is unfinished; None if there is no such job."""
         place = await self._scheduler.place(job_id)
         if place is not None:
-            return JobDetail(place.job, place)
+            return JobDetail(place.job, self._runnable(place))
         job = await self._store.jobs.get(job_id)
         return None if job is None else JobDetail(job, None)
+
+    def _runnable(self, place: JobPlace) -> JobPlace:
+        """Mark a queued job whose template no backend can run now (the dispatcher knows)."""
+        if place.job.state is JobState.QUEUED and not self._dispatcher.can_run(place.job.template):
+            return replace(place, runnable=False)
+        return place
 
     async def history(self, guild_id: int, user_id: int, count: int) -> list[JobRecord]:
         """The member's last `count` jobs in this guild, newest first."""

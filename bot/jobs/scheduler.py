@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 import weakref
 from asyncio import Lock
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -82,11 +82,13 @@ class CancelResult:
 
 @dataclass(frozen=True)
 class JobPlace:
-    """Where one active job stands: `ahead` queued jobs before it (None once on a backend)."""
+    """Where one active job stands: `ahead` queued jobs before it (None once on a backend).
+    `runnable` is False while no backend can run the job's template (it waits, queued)."""
 
     job: JobRecord
     ahead: int | None
     eta: Eta | None
+    runnable: bool = True
 
 
 def _new_prompt_id() -> str:
@@ -141,15 +143,26 @@ class Scheduler:
             )
             return await self._store.jobs.create(job, self._clock.now())
 
-    async def claim_next(self, backend: str, prompt_id: str | None = None) -> JobRecord | None:
+    async def claim_next(
+        self,
+        backend: str,
+        prompt_id: str | None = None,
+        *,
+        templates: Collection[str] | None = None,
+        prefer: str | None = None,
+        window: int = 0,
+    ) -> JobRecord | None:
         """Take the next job for `backend` (queued -> submitted, prompt_id persisted before
-        anything is posted). None when the queue is empty, draining, or holds only jobs of
-        paused guilds."""
+        anything is posted): one of `templates` (None: any), the first of template `prefer`
+        when affinity may move the jobs ahead of it back (`window`, see
+        `storage.interface.JobStore.claim_next`). None when the queue is empty, draining, or
+        holds only jobs of paused guilds or of other templates."""
         if (await self._store.control.get()).draining:
             return None
         paused = await self._store.guilds.paused_guilds()
         return await self._store.jobs.claim_next(
-            backend, prompt_id or self._new_prompt_id(), self._clock.now(), paused
+            backend, prompt_id or self._new_prompt_id(), self._clock.now(), paused,
+            templates=templates, prefer=prefer, window=window,
         )
 
     async def requeue(self, job: JobRecord) -> bool:

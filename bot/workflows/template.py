@@ -2,7 +2,10 @@
 
 A template file is `{"name", "description", "workflow": <ComfyUI API graph>, "bindings":
 {param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param: value},
-"limits"?: {param: {"min"?, "max"?}}}` (DESIGN.md, "Workflow templates").
+"limits"?: {param: {"min"?, "max"?}}, "label"?: {"en-US": ..., "zh-CN": ...}, "vram_gb"?: N}`
+(DESIGN.md, "Workflow templates"). `label` is the friendly name `/video` offers when several
+templates are configured; `vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI reports it)
+a GPU needs for the template: a backend whose GPU has less is not given its jobs.
 
 Everything wrong with a template is found at load time, so an operator learns it at start-up
 (or from `wanbot check`), not when a member's job fails: each problem is one line naming the
@@ -23,8 +26,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveFloat, StrictStr, ValidationError
 
+from bot.i18n import lang_of
 from bot.workflows import graph as graphs
 from bot.workflows.graph import ModelRef
 from bot.workflows.params import (
@@ -44,9 +48,10 @@ __all__ = [
     "parse_template",
 ]
 
-BUILTIN_TEMPLATES: Final[tuple[str, ...]] = ("wan-wrapper", "wan-native")
+BUILTIN_TEMPLATES: Final[tuple[str, ...]] = ("wan-wrapper", "wan-native", "wan-wrapper-14b", "wan-native-14b")
 
 _Scalar = (str, int, float, bool)
+_LABEL_MAX = 100  # a Discord choice name
 
 
 class TemplateError(ValueError):
@@ -100,6 +105,8 @@ class _TemplateFile(BaseModel):
     bindings: dict[str, Any]
     defaults: dict[str, Any] = {}
     limits: dict[str, _LimitSpec] = {}
+    label: dict[str, StrictStr] = {}
+    vram_gb: PositiveFloat | None = None
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -116,6 +123,13 @@ class Template:
     defaults: Mapping[str, Any]  # effective: global defaults overridden by the template's
     limits: Mapping[str, Limit]  # effective, for every param
     _graph: dict[str, Any] = field(repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)  # by language ("en", "zh")
+    vram_gb: float | None = None  # total VRAM a GPU needs for it (GB); None: not declared
+
+    def label(self, locale: object | None = None) -> str:
+        """The friendly name in the locale's language, else in the other one, else the name."""
+        wanted = lang_of(locale)
+        return self.labels.get(wanted) or next(iter(self.labels.values()), self.name)
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -208,6 +222,8 @@ def parse_template(text: str, source: str) -> Template:
     problems += binding_problems + limit_problems
     if not limit_problems:
         problems += default_problems(spec.defaults, limits)
+    labels, label_problems = _labels(spec.label)
+    problems += label_problems
     if problems:
         raise TemplateError(source, problems)
     return Template(
@@ -218,7 +234,24 @@ def parse_template(text: str, source: str) -> Template:
         defaults=MappingProxyType({**GLOBAL_DEFAULTS, **spec.defaults}),
         limits=MappingProxyType(limits),
         _graph=graph,
+        labels=MappingProxyType(labels),
+        vram_gb=spec.vram_gb,
     )
+
+
+def _labels(spec: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The label by language; a locale that is neither English nor Chinese is a problem (the
+    bot speaks those two), and so is an empty or over-long label (a Discord choice holds 100)."""
+    labels: dict[str, str] = {}
+    problems: list[str] = []
+    for locale, text in spec.items():
+        if not locale.lower().startswith(("en", "zh")):
+            problems.append(f"label {locale!r}: the bot speaks English and Chinese; use \"en-US\" or \"zh-CN\"")
+        elif not text.strip() or len(text) > _LABEL_MAX:
+            problems.append(f"label {locale!r}: must be 1 to {_LABEL_MAX} characters")
+        else:
+            labels[lang_of(locale)] = text.strip()
+    return labels, problems
 
 
 def _parse_file(text: str, source: str) -> tuple[_TemplateFile, dict[str, Any]]:

@@ -100,6 +100,8 @@ BACKEND_IDLE = Message("idle", "空闲")
 BACKEND_RUNNING = Message("running: {job} — {progress}", "正在生成：{job} — {progress}")
 BACKEND_OTHER_GUILD = Message("running: #{job_id} (another server)", "正在生成：#{job_id}（其他服务器）")
 BACKEND_WAITING = Message("{n} more waiting in its queue", "其队列中另有 {n} 个")
+BACKEND_RUNS = Message("✅ runs: {names}", "✅ 可运行：{names}")
+BACKEND_CANNOT_RUN = Message("⛔ cannot run `{name}`: {reason}", "⛔ 无法运行 `{name}`：{reason}")
 
 AUDIT_TITLE = Message("Audit log", "审计日志")
 AUDIT_NONE = Message("No admin actions yet.", "还没有管理操作。")
@@ -177,7 +179,7 @@ def backends_embed(lines: Sequence[BackendLine], guild_id: int, locale: object |
 
 def _backend_value(line: BackendLine, guild_id: int, locale: object | None) -> str:
     status = BACKEND_UP if line.up and line.usable else BACKEND_DOWN if not line.up else BACKEND_UNUSABLE
-    lines = [status.render(locale), *_report_lines(line.report, locale)]
+    lines = [status.render(locale), *_report_lines(line.report, locale), *_capability_lines(line, locale)]
     if line.running is None:
         lines.append(BACKEND_IDLE.render(locale))
     elif line.running.guild_id != guild_id:
@@ -189,6 +191,16 @@ def _backend_value(line: BackendLine, guild_id: int, locale: object | None) -> s
     if line.waiting:
         lines.append(BACKEND_WAITING.render(locale, n=line.waiting))
     return "\n".join(lines)
+
+
+def _capability_lines(line: BackendLine, locale: object | None) -> list[str]:
+    """Which workflows it runs and, for each one it cannot, the check's (or ComfyUI's) reason."""
+    if line.able is None or not line.unable:
+        return []
+    lines = [BACKEND_RUNS.render(locale, names=", ".join(f"`{n}`" for n in line.able))] if line.able else []
+    for name, reason in line.unable.items():
+        lines.append(BACKEND_CANNOT_RUN.render(locale, name=name, reason=escape_text(reason[:300])))
+    return lines
 
 
 def _report_lines(report: BackendReport | None, locale: object | None) -> list[str]:

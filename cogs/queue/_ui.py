@@ -54,6 +54,8 @@ BACKEND_UNUSABLE = Message("cannot run the workflow", "无法运行工作流")
 BACKEND_IDLE = Message("idle", "空闲")
 BACKEND_OTHER_GUILD = Message("busy (another server)", "忙碌（其他服务器）")
 BACKEND_WAITING = Message("+{n} waiting on it", "另有 {n} 个在其队列中")
+BACKEND_RUNS_ONLY = Message("runs only {names}", "仅可运行 {names}")
+NO_SERVER = Message("⚠️ no server can run its workflow now", "⚠️ 目前没有服务器能运行其工作流")
 MINE = Message("Your videos", "你的视频")
 MINE_NONE = Message(
     "You have no videos in the queue. Use `/video` to make one.",
@@ -120,6 +122,8 @@ def _backend_line(line: BackendLine, guild_id: int, locale: object | None) -> st
         status = f"{job_label(line.running, locale, 40)} — {progress_text(line.progress, locale)}"
     if line.waiting:
         status += f" ({BACKEND_WAITING.render(locale, n=line.waiting)})"
+    if line.unable and line.able is not None:  # a mixed cluster: say which workflows go here
+        status += f" · {BACKEND_RUNS_ONLY.render(locale, names=', '.join(f'`{n}`' for n in line.able))}"
     return f"🟢 {name} — {status}"
 
 
@@ -127,7 +131,9 @@ def _place_line(place: JobPlace, now: float, locale: object | None) -> str:
     parts = [job_label(place.job, locale, 40), state_name(place.job.state, locale)]
     if place.ahead is not None:
         parts.append(POSITION.render(locale, position=place.ahead + 1))
-    if place.eta is not None:
+    if not place.runnable:
+        parts.append(NO_SERVER.render(locale))
+    elif place.eta is not None:
         left = place.eta.done_at - now
         parts.append(ETA.render(locale, wait=format_wait(left, locale)) if left > 0 else ETA_OVERDUE.render(locale))
     return " · ".join(parts)

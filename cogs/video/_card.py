@@ -131,6 +131,8 @@ def _queued(job: JobRecord, place: JobPlace | None) -> str:
         return text.QUEUED.render(locale)
     line = (text.QUEUED_NEXT.render(locale) if place.ahead == 0
             else text.QUEUED_AHEAD.render(locale, ahead=place.ahead))
+    if not place.runnable:  # its ETA would be a promise no server can keep
+        return line + "\n" + text.NO_SERVER.render(locale, name=job.template)
     if place.eta is not None:
         line += "\n" + text.ETA.render(locale, starts=_when(place.eta.starts_at), done=_when(place.eta.done_at))
     return line

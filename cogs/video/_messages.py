@@ -35,6 +35,10 @@ WORKFLOW_LINE = Message(en="Workflow: {name}", zh="工作流：{name}")
 QUEUED_AHEAD = Message(en="Queued: {ahead} ahead of you.", zh="排队中：前面还有 {ahead} 个。")
 QUEUED_NEXT = Message(en="Queued: you are next.", zh="排队中：下一个就是你。")
 QUEUED = Message(en="Queued.", zh="排队中。")
+NO_SERVER = Message(
+    en="⚠️ No server can run the {name} workflow right now: your video keeps its place and starts when one can.",
+    zh="⚠️ 目前没有服务器能运行 {name} 工作流：你的视频保留位置，有服务器可用时开始。",
+)
 ETA = Message(en="Starts {starts}, ready {done} (estimate).", zh="预计 {starts}开始，{done}完成。")
 SUBMITTED = Message(en="Sent to a GPU, starting…", zh="已发送到 GPU，即将开始……")
 SUBMITTED_BEHIND = Message(

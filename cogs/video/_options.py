@@ -1,9 +1,10 @@
 """The `/video` command's surface: its options, choices, ranges and their two languages.
 
-`build_video_command(run, workflows)` returns the command; its callback only collects the
-options into `VideoOptions` and hands them to `run` (the cog). The `workflow` option exists
+`build_video_command(run, workflows, labels)` returns the command; its callback only collects
+the options into `VideoOptions` and hands them to `run` (the cog). The `workflow` option exists
 only when more than one template is configured, so the command is built at cog load rather
-than declared on the class. `VideoOptions.params()` maps choices to render parameters: a
+than declared on the class; each choice shows the template's label ("Best (14B)") in the
+member's language, and its value is the template's name. `VideoOptions.params()` maps choices to render parameters: a
 size choice to width/height, a duration to 4k+1 frames at 16 fps (1 s = 17 … 5 s = 81).
 
 The prompt's Discord cap is Discord's own maximum (6000): the real limit is the template's
@@ -13,7 +14,7 @@ do in the member's language, for text Discord would count differently (emoji, CJ
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,19 +108,23 @@ def _single(run: Run) -> Callable[..., Awaitable[None]]:
     return video
 
 
-def _with_workflow(run: Run, workflows: Sequence[str]) -> Callable[..., Awaitable[None]]:
+def _with_workflow(run: Run, workflows: Sequence[str],
+                   labels: Mapping[str, tuple[str, str]]) -> Callable[..., Awaitable[None]]:
     async def video(interaction: discord.Interaction, prompt: Prompt, negative: Negative | None = None,
                     seed: Seed | None = None, steps: Steps | None = None, cfg: Cfg | None = None,
                     size: str | None = None, duration: int | None = None, workflow: str | None = None) -> None:
         await run(interaction, VideoOptions(prompt, negative, seed, steps, cfg, size, duration, workflow))
 
-    choices = [Choice(name=name, value=name) for name in workflows[:25]]
+    choices = [Choice(name=loc(labels[name][0], zh=labels[name][1]) if name in labels else name, value=name)
+               for name in workflows[:25]]
     return app_commands.choices(workflow=choices)(video)
 
 
-def build_video_command(run: Run, workflows: Sequence[str]) -> app_commands.Command[Any, ..., None]:
-    """`/video`, with a `workflow` choice only when there is something to choose."""
-    callback = _with_workflow(run, workflows) if len(workflows) > 1 else _single(run)
+def build_video_command(run: Run, workflows: Sequence[str],
+                        labels: Mapping[str, tuple[str, str]] | None = None) -> app_commands.Command[Any, ..., None]:
+    """`/video`, with a `workflow` choice only when there is something to choose; `labels`
+    gives a template's (English, Chinese) label, shown instead of its name."""
+    callback = _with_workflow(run, workflows, labels or {}) if len(workflows) > 1 else _single(run)
     used = {name: value for name, value in NAMES.items() if len(workflows) > 1 or name != "workflow"}
     described = {name: value for name, value in DESCRIPTIONS.items() if name in used}
     callback = app_commands.choices(size=SIZE_CHOICES, duration=DURATION_CHOICES)(callback)

@@ -59,7 +59,8 @@ class VideoCog(commands.Cog, name=COG_NAME):
         self.bot = bot
         self.services = bot.services
         self.cards = cards
-        self.command = build_video_command(self.create_from_options, list(self.services.templates))
+        labels = {name: (t.label("en-US"), t.label("zh-CN")) for name, t in self.services.templates.items()}
+        self.command = build_video_command(self.create_from_options, list(self.services.templates), labels)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.command)

@@ -114,11 +114,25 @@ async def test_check_checks_every_configured_workflow(tmp_path: Path) -> None:
     assert ok.code == 0, ok.out + ok.err
     assert "wan-wrapper" in ok.out and "wan-native" in ok.out
     assert "1 of 1 backend(s) can run wan-wrapper and wan-native" in ok.out
-    assert mixed.code == 1, mixed.out + mixed.err
+    # A mixed cluster works (each backend gets the jobs it can run): every workflow runs somewhere.
+    assert mixed.code == 0, mixed.out + mixed.err
     (row,) = [line for line in mixed.out.splitlines() if line.startswith(wrapper_only.url)]
     assert row.split()[-2:] == ["OK", "MISSING"]  # one column per workflow, in the configured order
     assert f"{wrapper_only.url}: wan-native: model file 'wan2.1_t2v_1.3B_fp16.safetensors' not found" in mixed.out
-    assert "1 of 2 backend(s)" in mixed.out
+    assert "1 of 2 backend(s) can run wan-wrapper and wan-native" in mixed.out
+    assert "2 of 2 backend(s) can run wan-wrapper" in mixed.out and "1 of 2 backend(s) can run wan-native" in mixed.out
+
+
+async def test_check_says_which_gpu_has_too_little_vram_and_fails_a_workflow_nobody_runs(tmp_path: Path) -> None:
+    both = {"WANBOT_WORKFLOW": "wan-wrapper,wan-wrapper-14b"}
+    async with FakeComfyUI(vram_gb=12) as twelve:
+        run = await wanbot("check", "--comfyui", twelve.url, cwd=tmp_path, env=both)
+    assert run.code == 1, run.out + run.err  # nobody can run the 14B workflow
+    (row,) = [line for line in run.out.splitlines() if line.startswith(twelve.url)]
+    assert row.split()[-3:] == ["OK", "LOW", "VRAM"]
+    assert (f"{twelve.url}: wan-wrapper-14b: needs 24 GB of VRAM; this GPU "
+            "(cuda:0 NVIDIA GeForce RTX (12 GB) : cudaMallocAsync) has 12.0 GB") in run.out
+    assert "0 of 1 backend(s) can run wan-wrapper-14b" in run.out
 
 
 async def test_check_with_a_workflow_flag_checks_only_that_one(tmp_path: Path) -> None:
@@ -132,5 +146,6 @@ async def test_check_with_a_workflow_flag_checks_only_that_one(tmp_path: Path) -
 async def test_check_with_a_broken_template_is_a_configuration_error(tmp_path: Path) -> None:
     run = await wanbot("check", "--workflow", "wan-native,nope", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
     assert run.code == 2
-    assert run.err == "wanbot: template 'nope': no such file, and not a built-in template (wan-wrapper, wan-native)\n"
+    assert run.err == ("wanbot: template 'nope': no such file, and not a built-in template "
+                       "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b)\n")
     assert run.out == ""

@@ -24,7 +24,9 @@ async def test_lists_configured_templates_first_then_the_other_builtins(tmp_path
     assert run.code == 0, run.err
     headings = [line for line in run.out.splitlines() if line and not line.startswith(" ")]
     assert headings == [f"short-native ({custom}; configured, the default)",
-                        "wan-wrapper (built-in; configured)", "wan-native (built-in)"]
+                        "wan-wrapper (built-in; configured)", "wan-native (built-in)",
+                        "wan-wrapper-14b (built-in)", "wan-native-14b (built-in)"]
+    assert "  in /video: Best (14B) / 高质量 (14B) · needs 24 GB of VRAM" in run.out.splitlines()
     short = run.out.split("\n\n")[0:2]
     table = short[1].splitlines()
     assert table[0].split() == ["param", "binds", "default", "limits"]
@@ -39,8 +41,10 @@ async def test_json_has_every_binding_default_and_limit(tmp_path: Path) -> None:
     run = await wanbot("templates", "--json", cwd=tmp_path)
     assert run.code == 0, run.err
     listed = {t["name"]: t for t in json.loads(run.out)["templates"]}
-    assert list(listed) == ["wan-wrapper", "wan-native"]
+    assert list(listed) == ["wan-wrapper", "wan-native", "wan-wrapper-14b", "wan-native-14b"]
     assert listed["wan-wrapper"]["default"] and not listed["wan-native"]["configured"]
+    assert listed["wan-native-14b"]["vram_gb"] == 24
+    assert listed["wan-native-14b"]["label"] == {"en-US": "Best (14B, core nodes)", "zh-CN": "高质量 (14B，核心节点)"}
     params = {p["name"]: p for p in listed["wan-wrapper"]["params"]}
     assert params["frames"]["binds"] == [{"node": "4", "class_type": "WanVideoEmptyEmbeds", "input": "num_frames"}]
     assert (params["frames"]["default"], params["frames"]["min"], params["frames"]["max"]) == (81, 5, 81)

@@ -108,8 +108,9 @@ def install_hooks(db: Database, point: CrashPoint | None) -> None:
             passed(point, edge)
         return moved
 
-    async def claim_hooked(backend: str, prompt_id: str, now: float, exclude_guilds: Any = ()) -> JobRecord | None:
-        job = await claim_next(backend, prompt_id, now, exclude_guilds)
+    async def claim_hooked(backend: str, prompt_id: str, now: float, exclude_guilds: Any = (),
+                           **rule: Any) -> JobRecord | None:
+        job = await claim_next(backend, prompt_id, now, exclude_guilds, **rule)
         if job is not None:
             say(f"edge queued->submitted {job.id}")
             passed(point, "queued->submitted")

@@ -54,6 +54,8 @@ async def test_with_two_templates_the_workflow_is_a_choice(tmp_path: Path) -> No
     async with video_world(tmp_path, workflow="wan-wrapper,wan-native") as world:
         workflow = _option(_video(world.discord.commands()), "workflow")
         assert [c["value"] for c in workflow["choices"]] == ["wan-wrapper", "wan-native"]
+        assert [c["name"] for c in workflow["choices"]] == ["Fast (1.3B)", "Fast (1.3B, core nodes)"]
+        assert workflow["choices"][0]["name_localizations"]["zh-CN"] == "快速 (1.3B)"
         card = await card_of(await send_video(world, {"workflow": "wan-native", "duration": 2}))
         job = await wait_state(world, job_id_of(card), JobState.DELIVERED, timeout=15)
         assert job.template == "wan-native" and job.params["frames"] == 33

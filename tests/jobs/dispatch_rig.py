@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,8 @@ class Rig:
         return Backend(client, EventStream(client, heartbeat=5))
 
     def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
-                   metrics: Metrics | None = None, **config: Any) -> Dispatcher:
+                   metrics: Metrics | None = None, templates: Sequence[str] = ("wan-native",),
+                   **config: Any) -> Dispatcher:
         backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
         settings = DispatchConfig(
             output_dir=self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
@@ -124,7 +126,7 @@ class Rig:
         for name, value in config.items():
             setattr(settings, name, value)
         dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
-                                needs=load_template("wan-native"), metrics=metrics)
+                                templates={name: load_template(name) for name in templates}, metrics=metrics)
         self.dispatchers.append(dispatcher)
         return dispatcher
 
@@ -133,8 +135,9 @@ class Rig:
         await dispatcher.start(self.deliveries, observer)
         return dispatcher
 
-    async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
-        job = await self.scheduler.enqueue(member(user), video(prompt, frames=17))
+    async def enqueue(self, user: int, prompt: str = "a cat", template: str = "wan-native") -> JobRecord:
+        request = video(prompt, frames=17)
+        job = await self.scheduler.enqueue(member(user), replace(request, template=template))
         for d in self.dispatchers:
             d.kick()
         return job

@@ -56,7 +56,7 @@ def _wire(jobs: Jobs, session: aiohttp.ClientSession, tmp: Path, *fakes: FakeCom
                             watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
                             clock=clock.now)
     dispatcher = Dispatcher(jobs.db, scheduler, backends, _graph, config=config,
-                            needs=load_template("wan-native"))
+                            templates={"wan-native": load_template("wan-native")})
     return Wired(JobReads(jobs.db, scheduler, dispatcher, backends, clock), dispatcher, scheduler)
 
 

@@ -32,12 +32,13 @@ def new_job(
     priority_class: int = 0,
     cost: int = 100,
     prompt: str = "a cat",
+    template: str = "wan-native",
 ) -> NewJob:
     return NewJob(
         guild_id=guild_id,
         channel_id=20,
         user_id=user_id,
-        template="wan-native",
+        template=template,
         params={"prompt": prompt, "frames": 81},
         cost=cost,
         round=round,

@@ -199,7 +199,8 @@ def test_missing_file_names_the_path_and_builtins(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as caught:
         load_template(missing)
     assert str(caught.value) == (
-        f"template '{missing}': no such file, and not a built-in template (wan-wrapper, wan-native)"
+        f"template '{missing}': no such file, and not a built-in template "
+        "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b)"
     )
 
 
@@ -211,3 +212,25 @@ def test_broken_file_on_disk_names_the_path(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(TemplateError, match="is not UTF-8 text"):
         load_template(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"label": {"fr": "Rapide"}}, "label 'fr': the bot speaks English and Chinese"),
+        ({"label": {"en-US": "   "}}, "label 'en-US': must be 1 to 100 characters"),
+        ({"label": {"en-US": "x" * 101}}, "label 'en-US': must be 1 to 100 characters"),
+        ({"label": "Fast"}, "label: must be a JSON object"),
+        ({"vram_gb": 0}, "vram_gb: Input should be greater than 0"),
+        ({"vram_gb": "lots"}, "vram_gb: Input should be a valid number"),
+    ],
+)
+def test_bad_label_or_vram(extra: dict[str, Any], expected: str) -> None:
+    assert expected in str(_error(minimal_spec(**extra)))
+
+
+def test_label_and_vram_are_optional_and_read_per_language() -> None:
+    plain = parse_template(json.dumps(minimal_spec()), "x.json")
+    assert (plain.label("zh-CN"), plain.vram_gb) == ("mini", None)
+    english_only = parse_template(json.dumps(minimal_spec(label={"en-US": "Quick"}, vram_gb=12)), "x.json")
+    assert (english_only.label("zh-CN"), english_only.label("en-GB"), english_only.vram_gb) == ("Quick", "Quick", 12)

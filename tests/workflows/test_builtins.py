@@ -129,3 +129,40 @@ def test_builtin_settings_match_the_design() -> None:
         "video": None,
     }
     assert native["1"]["inputs"]["type"] == "wan"
+
+
+@pytest.mark.parametrize(("big", "small", "model"), [
+    ("wan-wrapper-14b", "wan-wrapper", "Wan2_1-T2V-14B_fp8_e4m3fn.safetensors"),
+    ("wan-native-14b", "wan-native", "wan2.1_t2v_14B_fp8_e4m3fn.safetensors"),
+])
+def test_14b_builtins_are_the_1_3b_graphs_with_the_14b_model(big: str, small: str, model: str) -> None:
+    big_t, small_t = load_template(big), load_template(small)
+    (big_model,) = [ref for ref in big_t.model_files() if ref.folder == "diffusion_models"]
+    assert big_model.filename == model
+    graph = big_t.workflow
+    graph[big_model.node_id]["inputs"][big_model.input_name] = next(
+        ref.filename for ref in small_t.model_files() if ref.folder == "diffusion_models")
+    assert graph == small_t.workflow
+    assert big_t.bindings == small_t.bindings
+    assert {p: big_t.default(p) for p in ("width", "height", "frames", "fps", "steps", "cfg", "shift")} == {
+        "width": 832, "height": 480, "frames": 81, "fps": 16, "steps": 15, "cfg": 6.0, "shift": 5.0}
+
+
+def test_builtins_declare_their_vram_and_a_label_in_both_languages() -> None:
+    needs = {name: load_template(name).vram_gb for name in BUILTIN_TEMPLATES}
+    assert needs == {"wan-wrapper": 8, "wan-native": 8, "wan-wrapper-14b": 24, "wan-native-14b": 24}
+    big = load_template("wan-wrapper-14b")
+    assert (big.label("en-US"), big.label("zh-CN")) == ("Best (14B)", "高质量 (14B)")
+    for name in BUILTIN_TEMPLATES:
+        template = load_template(name)
+        assert template.label("en-US") != template.label("zh-CN")
+
+
+@pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
+def test_the_emulator_has_every_builtin_model_as_reference(name: str) -> None:
+    """The emulator's reference catalogue names each built-in's files (not only because it
+    also scans the built-ins), so a renamed file in a template is caught here."""
+    from tests.fakes.comfyui._catalog import REFERENCE_MODELS
+
+    for ref in load_template(name).model_files():
+        assert ref.filename in REFERENCE_MODELS[ref.folder]

@@ -1,5 +1,11 @@
-"""The backends as the dispatcher sees them: up or down, able to run the workflows or not, the
-attempts each one holds (in claim order), and prompts to take off a backend once it answers.
+"""The backends as the dispatcher sees them: up or down, which workflows each can run, the
+template it last took (its warm model), the attempts each one holds (in claim order), and
+prompts to take off a backend once it answers.
+
+Capability is per template: the check (and a rejection that shows a missing node pack or model
+file) makes a backend unable to run one template, not all of them, so a 12 GB card that cannot
+run the 14B workflow still gets the 1.3B jobs. Without templates (tests), every backend may
+take every job, and a rejection closes the backend.
 
 Health: a probe of every backend each `health_interval`. A backend that does not answer is
 marked down (no new work; its attempts fail over as their own calls fail); one that answers
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.comfy.backend import Backend, check_line
@@ -31,8 +37,13 @@ class BackendView:
 
     name: str
     up: bool
-    usable: bool  # False when the backend lacks the workflow's nodes or models
+    usable: bool  # False when the backend can run none of the workflows
     job_ids: tuple[int, ...]  # jobs on it now, in claim order
+    # The configured workflows it can run (None: any job, no templates were given) and why it
+    # cannot run each of the others (the check's sentences, or the rejection's).
+    able: tuple[str, ...] | None = None
+    unable: Mapping[str, str] = field(default_factory=dict)
+    warm: str | None = None  # the template of the last job it took (its models are loaded)
 
 
 @dataclass(eq=False)
@@ -41,7 +52,10 @@ class Slot:
 
     backend: Backend
     up: bool = True
-    usable: bool = True  # False when the backend lacks the workflow's nodes or models
+    # The templates it may be given (None: any); `unable` says why not each of the others.
+    able: frozenset[str] | None = None
+    unable: dict[str, str] = field(default_factory=dict)
+    warm: str | None = None  # the template of the last job it took: ComfyUI keeps its models loaded
     checked: bool = False  # the capability check ran while the backend answered
     attempts: list[Attempt] = field(default_factory=list)  # in claim order
     abandoned: set[str] = field(default_factory=set)  # prompts to take off once it answers
@@ -51,12 +65,23 @@ class Slot:
         return self.backend.name
 
     @property
+    def usable(self) -> bool:
+        """Can run at least one of the workflows."""
+        return self.able is None or bool(self.able)
+
+    @property
     def open(self) -> bool:
         """May be given new work."""
         return self.up and self.usable
 
+    def can_run(self, template: str) -> bool:
+        return self.able is None or template in self.able
+
     def hold(self, attempt: Attempt) -> None:
+        """Its prompts run in the order they were handed over: the last one's models will be
+        the ones loaded."""
         self.attempts.append(attempt)
+        self.warm = attempt.job.template
 
     def release(self, attempt: Attempt) -> None:
         """Forget `attempt` (and only it: a newer attempt of the same job may be here too)."""
@@ -65,14 +90,17 @@ class Slot:
 
     def view(self) -> BackendView:
         job_ids = tuple(dict.fromkeys(a.job_id for a in self.attempts))
-        return BackendView(self.name, self.up, self.usable, job_ids)
+        able = None if self.able is None else tuple(sorted(self.able))
+        return BackendView(self.name, self.up, self.usable, job_ids, able, dict(self.unable), self.warm)
 
 
 class BackendPool:
-    def __init__(self, backends: Sequence[Backend], *, needs: TemplateNeeds | None, interval: float,
-                 on_up: Callable[[], None]) -> None:
-        self.slots = [Slot(b) for b in backends]
-        self.needs = needs  # when given, a backend must pass the capability check to get work
+    def __init__(self, backends: Sequence[Backend], *, templates: Mapping[str, TemplateNeeds] | None,
+                 interval: float, on_up: Callable[[], None]) -> None:
+        # When given, a backend gets the jobs of a template only once its check passed for it.
+        self.templates = dict(templates) if templates else None
+        initially = None if self.templates is None else frozenset(self.templates)
+        self.slots = [Slot(b, able=initially) for b in backends]
         self.interval = interval
         self.on_up = on_up  # a backend came back: there may be work for it
 
@@ -97,10 +125,26 @@ class BackendPool:
             log.warning("backend %s is down", slot.name)
         slot.up = False
 
-    def mark_unusable(self, slot: Slot, reason: str) -> None:
-        """The server lacks a node pack or a model: no more work until `wanbot check` passes."""
-        slot.usable = False
-        log.error("backend %s cannot run the workflow: %s", slot.name, reason)
+    def can_run(self, template: str) -> bool:
+        """Some backend that is up can run `template` now."""
+        return any(slot.up and slot.can_run(template) for slot in self.slots)
+
+    def preferred(self, slot: Slot) -> str | None:
+        """The template `slot` should prefer: the one it has loaded; when cold (nothing loaded
+        yet), the one of its templates that the fewest backends can run, since the others can
+        take the rest (a 14B-capable GPU starts on 14B). None: no preference."""
+        if slot.warm is not None or slot.able is None or len(slot.able) < 2:
+            return slot.warm
+        capable = {name: sum(other.up and other.can_run(name) for other in self.slots) for name in sorted(slot.able)}
+        fewest = min(capable.values())
+        return None if fewest == max(capable.values()) else min(capable, key=lambda name: capable[name])
+
+    def mark_unusable(self, slot: Slot, template: str, reason: str) -> None:
+        """The server lacks a node pack or a model of `template`: no more of its jobs there
+        until the bot restarts (after `wanbot check` passes). Its other templates go on."""
+        slot.able = frozenset() if slot.able is None else slot.able - {template}
+        slot.unable[template] = reason
+        log.error("backend %s cannot run %s: %s", slot.name, template, reason)
 
     async def take_off(self, slot: Slot, prompt_id: str) -> None:
         """We give up on this prompt here: take it off the backend now, or once it answers."""
@@ -145,17 +189,22 @@ class BackendPool:
             self.on_up()
 
     async def _check(self, slot: Slot) -> None:
-        """Capability check; an unreachable backend is checked again when it answers."""
-        if self.needs is None:
+        """Capability check of every template; an unreachable backend is checked again when it
+        answers (until then it keeps the templates it was thought able to run)."""
+        if self.templates is None:
             slot.checked = True
             return
-        report = await slot.backend.prepare(self.needs)
+        reports = await slot.backend.prepare(self.templates)
+        first = next(iter(reports.values()))
+        able = [name for name, report in reports.items() if report.ok]
         # One line per check (at start-up, and when a backend that was down answers again).
-        level = logging.INFO if report.ok else logging.WARNING if not report.reachable else logging.ERROR
-        log.log(level, "%s", check_line(report))
-        slot.checked = report.reachable
-        slot.up = report.reachable
-        slot.usable = report.ok or not report.reachable
+        level = (logging.WARNING if not first.reachable else logging.INFO if len(able) == len(reports)
+                 else logging.WARNING if able else logging.ERROR)
+        log.log(level, "%s", check_line(reports))
+        slot.checked = slot.up = first.reachable
+        if first.reachable:
+            slot.able = frozenset(able)
+            slot.unable = {name: "; ".join(report.problems()) for name, report in reports.items() if not report.ok}
 
     async def _forget_abandoned(self, slot: Slot) -> None:
         """Prompts we gave to another backend (or cancelled) must not also run here after a

@@ -16,6 +16,9 @@ __all__ = ["DispatchConfig"]
 class DispatchConfig:
     output_dir: Path = Path("data/outputs")
     prefetch: int = 1  # prompts waiting in ComfyUI's queue beyond the running one
+    # Warm-model affinity: how many places a job may be moved back, in all, so that backends
+    # get jobs of the template whose models they have loaded (0: pure fair order).
+    affinity_window: int = 4
     max_attempts: int = 3
     health_interval: float = 5.0
     max_download_bytes: int = 512 << 20

@@ -1,13 +1,14 @@
 """The dispatcher's life and its one claim loop: start (check the backends, recover, claim),
-stop, claiming onto backends (spread first, then deepen to `prefetch`), cancel wherever a job
-is, and what others may read about the backends and the jobs on them.
+stop, claiming onto backends (spread first, then deepen to `prefetch`; each backend takes only
+templates it can run, preferring the one it has loaded), cancel wherever a job is, and what
+others may read about the backends and the jobs on them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import TemplateNeeds
@@ -41,7 +42,7 @@ class Dispatcher:
         graph_for: GraphBuilder,
         *,
         config: DispatchConfig | None = None,
-        needs: TemplateNeeds | None = None,
+        templates: Mapping[str, TemplateNeeds] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
@@ -49,7 +50,8 @@ class Dispatcher:
         self.config = config or DispatchConfig()
         self.graph_for = graph_for
         self.metrics = metrics
-        self._pool = BackendPool(backends, needs=needs, interval=self.config.health_interval, on_up=self.kick)
+        self._pool = BackendPool(backends, templates=templates, interval=self.config.health_interval,
+                                 on_up=self.kick)
         # Until start() there is nobody to show jobs to; cancels before it are only persisted.
         self._outcomes = Outcomes(store, scheduler, self._pool, self.config, JobObserver(), metrics)
         self._execution: Execution | None = None
@@ -106,6 +108,10 @@ class Dispatcher:
         """Every configured backend as the dispatcher sees it now, in configuration order."""
         return self._pool.views()
 
+    def can_run(self, template: str) -> bool:
+        """Some backend that is up can run `template` now (else its jobs wait, queued)."""
+        return self._pool.can_run(template)
+
     def progress_of(self, job_id: int) -> Progress | None:
         """The latest progress ComfyUI reported for the job, while it is being followed."""
         attempt = self._attempt_of(job_id)
@@ -128,14 +134,17 @@ class Dispatcher:
         if not self._accepting:
             return
         # Fill every backend's running slot before any prefetch slot: spread first, then deepen.
+        # A backend that found nothing it can run is not asked again this round; the others are.
+        dry: set[Slot] = set()
         for depth in range(1, 2 + self.config.prefetch):
             for slot in self._pool.slots:
-                while slot.open and len(slot.attempts) < depth:
+                while slot not in dry and slot.open and len(slot.attempts) < depth:
                     if not await self._claim_into(slot):
-                        return
+                        dry.add(slot)
 
     async def _claim_into(self, slot: Slot) -> bool:
-        job = await self.scheduler.claim_next(slot.name)
+        job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
+                                              window=self.config.affinity_window)
         if job is None:
             return False
         attempt = Attempt(job, slot, fresh=True)

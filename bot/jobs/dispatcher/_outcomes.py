@@ -127,7 +127,7 @@ class Outcomes:
         backend_lacks = bool(exc.missing_packs) or any(p.kind == "value_not_in_list" and "model file" in p.text
                                                         for p in exc.problems)
         if backend_lacks:
-            self.pool.mark_unusable(slot, exc.reason)
+            self.pool.mark_unusable(slot, job.template, exc.reason)
             await self.retry_or_fail(job, slot, exc.reason)
         else:
             await self.fail(job, "rejected", exc.reason, fault=Fault.USER)

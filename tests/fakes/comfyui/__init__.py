@@ -18,13 +18,22 @@ Constructor knobs (all are also plain attributes, read live on every prompt):
     object_info      node definitions (default: the captured object_info_subset.json);
                      drop a class to emulate a missing node pack
     models           {"diffusion_models": [...], "text_encoders": [...], "vae": [...]}: the
-                     installed files; /models/{folder}, the model combos of /object_info and
-                     validation all follow it (default: `default_models()`, i.e. the reference
+                     installed files, hence which templates this server can run; /models/{folder},
+                     the model combos of /object_info and validation all follow it (default: `default_models()`, i.e. the reference
                      names plus every model file the captured workflows and bot/workflows/
                      builtin/*.json reference). Assign `fake.models = {...}` to change it live.
     steps            sampler progress max (None: the graph's own `steps` input)
     step_seconds     time per sampler step; load_seconds: model loader time; node_seconds: any
                      other node
+    keep_models      like ComfyUI's node cache: a model loader with the inputs of a loader of the
+                     previous prompt is listed in execution_cached and not run (its model is still
+                     loaded); `executor.loads` lists every model file loaded, in order
+    load_costs       {model file: seconds} to load it (else load_seconds): what a switch of
+                     templates costs a GPU, with keep_models
+    model_step_seconds {diffusion model file: seconds per sampler step} (else step_seconds): a
+                     14B model samples slower than a 1.3B one
+    vram_gb          /system_stats shows one CUDA GPU with this much VRAM (default: the captured
+                     CPU-only server)
     history_delay    gap between the terminal event and the history write (default 0.05 s; the
                      real gap is ms, widened so clients that read history on execution_success fail)
     view_delay       seconds before GET /view answers

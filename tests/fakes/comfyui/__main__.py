@@ -30,10 +30,27 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--paused", action="store_true")
     parser.add_argument("--fail-execution", type=int, default=0, help="the next N prompts fail")
     parser.add_argument("--failure-kind", default="oom", choices=sorted(FAILURES))
+    parser.add_argument("--keep-models", action="store_true",
+                        help="skip loaders whose models the previous prompt left loaded (ComfyUI's cache)")
+    parser.add_argument("--load-cost", action="append", default=[], metavar="FILE=SECONDS",
+                        help="seconds to load this model file (repeatable)")
+    parser.add_argument("--model-step-seconds", action="append", default=[], metavar="FILE=SECONDS",
+                        help="seconds per sampler step with this diffusion model (repeatable)")
+    parser.add_argument("--without-model", action="append", default=[], metavar="FILE",
+                        help="this model file is not installed (repeatable): templates needing it are refused")
+    parser.add_argument("--vram-gb", type=float, default=None, help="report one CUDA GPU with this much VRAM")
     parser.add_argument("--ignore-prompt-id", action="store_true",
                         help="answer every POST /prompt with a uuid of our own, like ComfyUI before "
                              "client-chosen prompt ids")
     return parser.parse_args(argv)
+
+
+def _costs(pairs: list[str]) -> dict[str, float]:
+    costs = {}
+    for pair in pairs:
+        name, _, seconds = pair.rpartition("=")
+        costs[name] = float(seconds)
+    return costs
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -42,7 +59,12 @@ async def _serve(args: argparse.Namespace) -> None:
                        node_seconds=args.node_seconds, history_delay=args.history_delay,
                        view_delay=args.view_delay, require_token=args.require_token, paused=args.paused,
                        fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root,
-                       ignore_prompt_id=args.ignore_prompt_id)
+                       ignore_prompt_id=args.ignore_prompt_id, keep_models=args.keep_models,
+                       load_costs=_costs(args.load_cost), model_step_seconds=_costs(args.model_step_seconds),
+                       vram_gb=args.vram_gb)
+    if args.without_model:
+        fake.models = {folder: [name for name in names if name not in args.without_model]
+                       for folder, names in fake.models.items()}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -2,10 +2,19 @@
 
 Owns: execution order (ComfyUI's ExecutionList with its "UX friendly" pick), the event sequence
 per prompt, simulated node work (model loader and sampler progress, VHS per-frame progress),
-interrupts, injected failures, and the end of a prompt in the captured order:
+the models it keeps loaded between prompts (`keep_models`), interrupts, injected failures, and
+the end of a prompt in the captured order:
 
     execution_success | execution_error | execution_interrupted
     -> history written -> status (queue_remaining) -> executing {node: null, prompt_id}
+
+With `keep_models`, a model loader whose inputs are those of a loader of the previous prompt is
+not run again: like ComfyUI's node cache, it is listed in `execution_cached` and costs nothing.
+A loader that does run costs `load_costs[file]` for the model file it loads (else
+`load_seconds`, or `node_seconds` for loaders that report nothing in the real server), so
+switching a GPU between templates with different model files costs a reload, and staying on one
+costs nothing. The sampler's step time is `model_step_seconds[file]` of the diffusion model the
+prompt uses (a 14B model samples slower than a 1.3B one), else `step_seconds`.
 
 `history_delay` widens the gap between the terminal event and the history write: the real gap
 is a few ms, wide enough for a client that fetches /history on execution_success to lose a race
@@ -23,9 +32,10 @@ import contextlib
 import struct
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from tests.fakes.comfyui._catalog import MODEL_INPUTS
 from tests.fakes.comfyui._failures import FAILURES, NodeFailure, failure_node
 from tests.fakes.comfyui._files import UI_BUILDERS, OutputFiles
 from tests.fakes.comfyui._hub import Hub
@@ -39,6 +49,8 @@ _LOADER_PARAMETERS = 825
 _LOADER_REPORTS = 4
 _REPORTING_LOADERS = ("WanVideoModelLoader",)
 _SILENT_LOADERS = ("UNETLoader", "CheckpointLoaderSimple")
+_MODEL_LOADERS = frozenset(class_type for class_type, _ in MODEL_INPUTS)
+_DIFFUSION_INPUTS = frozenset(key for key, folder in MODEL_INPUTS.items() if folder == "diffusion_models")
 
 
 class Knobs(Protocol):
@@ -47,6 +59,9 @@ class Knobs(Protocol):
     steps: int | None
     step_seconds: float
     load_seconds: float
+    keep_models: bool
+    load_costs: Mapping[str, float]
+    model_step_seconds: Mapping[str, float]
     node_seconds: float
     history_delay: float
     send_previews: bool
@@ -150,6 +165,9 @@ class Executor:
         # What the real server keeps for a reconnecting client: whose prompt runs, which node.
         self.client_id: str | None = None
         self.last_node_id: str | None = None
+        # Signatures of the model loaders of the last prompt: their models are still loaded.
+        self.loaded: set[tuple[str, tuple[tuple[str, Any], ...]]] = set()
+        self.loads: list[str] = []  # every model file loaded, in order (what tests count)
         self._interrupt = asyncio.Event()
 
     def interrupt(self) -> None:
@@ -192,9 +210,12 @@ class Executor:
         self.client_id = item.client_id
         self._interrupt.clear()
         self._add_message(run, "execution_start", {"prompt_id": run.prompt_id}, broadcast=False)
-        self._add_message(run, "execution_cached", {"nodes": [], "prompt_id": run.prompt_id}, broadcast=False)
         order = execution_order(item.prompt, item.outputs, self.knobs.object_info)
+        cached = self._cached(item.prompt, order)
+        self._add_message(run, "execution_cached", {"nodes": cached, "prompt_id": run.prompt_id}, broadcast=False)
+        order = [node_id for node_id in order if node_id not in cached]
         run.failing = self._planned_failure(item, order)
+        run.executed.extend(cached)
         try:
             for node_id in order:
                 await self._node(run, node_id)
@@ -206,12 +227,20 @@ class Executor:
         except NodeFailure as failure:
             self._end_failed(run, failure)
             status_str = "error"
+        if self.knobs.keep_models:
+            self.loaded = {_signature(item.prompt[n]) for n in run.executed if _is_loader(item.prompt[n])}
         await asyncio.sleep(self.knobs.history_delay)
         self.last_node_id = None
         status = {"status_str": status_str, "completed": status_str == "success", "messages": run.messages}
         self.queue.task_done(item, run.outputs, run.meta, status)
         self._to_client("executing", {"node": None, "prompt_id": run.prompt_id})
         self.client_id = None
+
+    def _cached(self, prompt: Mapping[str, Any], order: list[str]) -> list[str]:
+        """The loaders whose models the previous prompt left loaded (with `keep_models`)."""
+        if not self.knobs.keep_models:
+            return []
+        return [n for n in order if _is_loader(prompt[n]) and _signature(prompt[n]) in self.loaded]
 
     def _planned_failure(self, item: QueueItem, order: list[str]) -> tuple[str, NodeFailure] | None:
         class_of = {n: item.prompt[n]["class_type"] for n in order}
@@ -277,16 +306,18 @@ class Executor:
 
     async def _work(self, run: _Run, node_id: str, class_type: str, inputs: Mapping[str, Any]) -> None:
         fails_here = run.failing is not None and run.failing[0] == node_id
+        if class_type in _MODEL_LOADERS:
+            self.loads.extend(_files(class_type, inputs))
         if class_type in _REPORTING_LOADERS and not fails_here:
-            await self._ticks(run, node_id, _LOADER_REPORTS, self.knobs.load_seconds / _LOADER_REPORTS,
+            await self._ticks(run, node_id, _LOADER_REPORTS, self._load_time(class_type, inputs) / _LOADER_REPORTS,
                               scale=_LOADER_PARAMETERS // _LOADER_REPORTS, maximum=_LOADER_PARAMETERS)
-        elif class_type in _SILENT_LOADERS:
-            await self._sleep(self.knobs.load_seconds)
+        elif class_type in _MODEL_LOADERS or class_type in _SILENT_LOADERS:
+            await self._sleep(self._load_time(class_type, inputs))
         elif "Sampler" in class_type:
             steps = self.knobs.steps if self.knobs.steps is not None else int(inputs.get("steps", 1))
             # An out-of-memory sampler gets halfway before it dies.
             reached = max(steps // 2, 1) if fails_here else steps
-            await self._ticks(run, node_id, reached, self.knobs.step_seconds, maximum=steps, previews=True)
+            await self._ticks(run, node_id, reached, self._step_time(run.item.prompt), maximum=steps, previews=True)
         elif class_type == "VHS_VideoCombine" and not fails_here:
             frames = _frame_count(run.item.prompt)
             if frames:
@@ -296,6 +327,21 @@ class Executor:
         if fails_here:
             assert run.failing is not None
             raise run.failing[1]
+
+    def _load_time(self, class_type: str, inputs: Mapping[str, Any]) -> float:
+        costs = [self.knobs.load_costs[f] for f in _files(class_type, inputs) if f in self.knobs.load_costs]
+        if costs:
+            return sum(costs)
+        return self.knobs.load_seconds if class_type in (*_REPORTING_LOADERS, *_SILENT_LOADERS) else self.knobs.node_seconds
+
+    def _step_time(self, prompt: Mapping[str, Any]) -> float:
+        for node in prompt.values():
+            for (class_type, input_name) in _DIFFUSION_INPUTS:
+                if node.get("class_type") == class_type:
+                    seconds = self.knobs.model_step_seconds.get(str(node.get("inputs", {}).get(input_name)))
+                    if seconds is not None:
+                        return seconds
+        return self.knobs.step_seconds
 
     async def _ticks(self, run: _Run, node_id: str, count: int, seconds: float, *, maximum: int,
                      scale: int = 1, previews: bool = False) -> None:
@@ -329,3 +375,18 @@ def _frame_count(prompt: Mapping[str, Any]) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
     return None
+
+
+def _is_loader(node: Mapping[str, Any]) -> bool:
+    return node.get("class_type") in _MODEL_LOADERS
+
+
+def _signature(node: Mapping[str, Any]) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """What ComfyUI's cache compares for a node without links: its class and input values."""
+    values = tuple(sorted((k, v) for k, v in node.get("inputs", {}).items() if not isinstance(v, list)))
+    return str(node.get("class_type")), values
+
+
+def _files(class_type: str, inputs: Mapping[str, Any]) -> Iterable[str]:
+    """The model files a loader node loads."""
+    return [str(inputs[name]) for (cls, name) in MODEL_INPUTS if cls == class_type and name in inputs]

@@ -42,6 +42,10 @@ class FakeComfyUI:
         step_seconds: float = 0.01,
         load_seconds: float = 0.0,
         node_seconds: float = 0.0,
+        keep_models: bool = False,
+        load_costs: Mapping[str, float] | None = None,
+        model_step_seconds: Mapping[str, float] | None = None,
+        vram_gb: float | None = None,
         history_delay: float = 0.05,
         view_delay: float = 0.0,
         require_token: str | None = None,
@@ -60,6 +64,9 @@ class FakeComfyUI:
         self.step_seconds = step_seconds
         self.load_seconds = load_seconds
         self.node_seconds = node_seconds
+        self.keep_models = keep_models
+        self.load_costs = dict(load_costs or {})
+        self.model_step_seconds = dict(model_step_seconds or {})
         self.history_delay = history_delay
         self.view_delay = view_delay
         self.require_token = require_token
@@ -76,6 +83,8 @@ class FakeComfyUI:
         self.number = 0
         samples = capture("endpoint_samples.json")
         self.system_stats: dict[str, Any] = samples["GET /system_stats"]["body"]
+        if vram_gb is not None:
+            self.system_stats["devices"] = [_cuda_device(vram_gb)]
         self.features: dict[str, Any] = samples["GET /features"]["body"]
         self.extensions: list[str] = samples["GET /extensions"]["body"]
         self._base_object_info = dict(object_info) if object_info is not None else captured_object_info()
@@ -142,6 +151,7 @@ class FakeComfyUI:
         self.queue.wipe()
         self.number = 0
         self.executor.client_id = self.executor.last_node_id = None
+        self.executor.loaded.clear()  # a new process has no model in memory
         await asyncio.to_thread(self.files.wipe_temp)
         if downtime > 0:
             await asyncio.sleep(downtime)
@@ -273,3 +283,11 @@ class FakeComfyUI:
             while not self.queue.idle:
                 await self.queue.wait_changed()
             await self.hub.drain()
+
+
+def _cuda_device(vram_gb: float) -> dict[str, Any]:
+    """One NVIDIA GPU as ComfyUI's /system_stats lists it (torch reports total bytes)."""
+    total = int(vram_gb * 1e9)
+    free = int(total * 0.95)
+    return {"name": f"cuda:0 NVIDIA GeForce RTX ({vram_gb:g} GB) : cudaMallocAsync", "type": "cuda", "index": 0,
+            "vram_total": total, "vram_free": free, "torch_vram_total": total, "torch_vram_free": free}
