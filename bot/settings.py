@@ -27,7 +27,7 @@ EXAMPLES: dict[str, str] = {
     "COMFYUI_URLS": "http://127.0.0.1:8188,http://gpu2:8188",
     "COMFYUI_TOKEN": "a bearer token your ComfyUI proxy expects (leave unset if none)",
     "COMFYUI_TOKEN_IN_QUERY": "true (also send the token as ?token= on the websocket URL)",
-    "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json)",
+    "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json; wan-wrapper,wan-wrapper-i2v for pictures too)",
     "WANBOT_DB": "data/wanbot.db",
     "WANBOT_STALL_SECONDS": "600",
     "WANBOT_MAX_DOWNLOAD_MB": "512",

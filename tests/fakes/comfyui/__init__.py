@@ -15,8 +15,10 @@ prints "listening on http://127.0.0.1:PORT" once ready (`--help` lists every fla
 pytest tmp_path as --root when the test kills it, so its output files go away with the test.
 
 Constructor knobs (all are also plain attributes, read live on every prompt):
-    object_info      node definitions (default: the captured object_info_subset.json);
-                     drop a class to emulate a missing node pack
+    object_info      node definitions (default: the captured object_info_subset.json plus
+                     `supplement/object_info_i2v.json`, the image-to-video nodes the capture did
+                     not record, each written from the source it names); drop a class to
+                     emulate a missing node pack
     models           {"diffusion_models": [...], "text_encoders": [...], "vae": [...]}: the
                      installed files; /models/{folder}, the model combos of /object_info and
                      validation all follow it (default: `default_models()`, i.e. the reference
@@ -60,7 +62,13 @@ Behaviour worth knowing (all from the captures or ComfyUI's source):
 - restart() forgets queue, history and the prompt counter (`number` starts at 0 again).
 """
 
-from tests.fakes.comfyui._catalog import capture, captured_object_info, captures_dir, default_models
+from tests.fakes.comfyui._catalog import (
+    capture,
+    captured_object_info,
+    captures_dir,
+    default_models,
+    emulated_object_info,
+)
 from tests.fakes.comfyui._fake import FakeComfyUI
 from tests.fakes.comfyui._hub import Emitted
 from tests.fakes.comfyui._middleware import RecordedRequest
@@ -75,4 +83,5 @@ __all__ = [
     "captured_object_info",
     "captures_dir",
     "default_models",
+    "emulated_object_info",
 ]

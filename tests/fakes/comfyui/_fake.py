@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.comfyui._catalog import capture, captured_object_info, default_models, install_models
+from tests.fakes.comfyui._catalog import capture, default_models, emulated_object_info, install_models
 from tests.fakes.comfyui._executor import Executor
 from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._files import OutputFiles
@@ -78,7 +78,7 @@ class FakeComfyUI:
         self.system_stats: dict[str, Any] = samples["GET /system_stats"]["body"]
         self.features: dict[str, Any] = samples["GET /features"]["body"]
         self.extensions: list[str] = samples["GET /extensions"]["body"]
-        self._base_object_info = dict(object_info) if object_info is not None else captured_object_info()
+        self._base_object_info = dict(object_info) if object_info is not None else emulated_object_info()
         self._models = {k: list(v) for k, v in (models if models is not None else default_models()).items()}
         self.object_info = install_models(self._base_object_info, self._models)
         self._failures: list[InjectedFailure] = []
