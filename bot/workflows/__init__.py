@@ -6,6 +6,7 @@
   reports problems in English and Chinese.
 - `catalog`: `load_templates`, the configured templates (WANBOT_WORKFLOW may name several),
   and `pick_template`, which of them runs a request with or without a start picture.
+- `start_image`: a member's start picture for image-to-video, checked and fitted (Pillow).
 - `params`, `seeds`, `graph`: the parameter table and limits, seed range, API-graph rules.
 """
 
