@@ -262,6 +262,15 @@ class FakeComfyUI:
         wanted = route_of(route)
         return [r for r in self.requests if r.route == wanted and (method is None or r.method == method)]
 
+    @property
+    def input_files(self) -> list[str]:
+        """Files in the input folder (uploads), as LoadImage names them ("wanbot/x.png")."""
+        return sorted(self.files.inputs)
+
+    async def remove_input(self, name: str) -> None:
+        """Delete a file from the input folder, as an operator cleaning it would."""
+        await asyncio.to_thread(self.files.remove_input, name)
+
     def output_path(self, filename: str, subfolder: str = "", folder_type: str = "output") -> Path:
         """Where a reported output file lives on disk (to corrupt or delete it in a test)."""
         return self._root / folder_type / subfolder / filename
