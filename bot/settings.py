@@ -45,6 +45,7 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
     "WANBOT_SHUTDOWN_GRACE": "30",
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
+    "WANBOT_IMAGE_KEEP_DAYS": "7 (days a start picture is kept after its last use, for Reroll and Same settings)",
 }
 
 
@@ -131,6 +132,9 @@ class Settings(BaseSettings):
     # Re-encodes (a video over the upload limit) running at once; the others wait their turn.
     # Each is CPU-bound and uses every core, so more than one mostly makes each slower.
     encode_concurrency: int = Field(default=1, ge=1, alias="WANBOT_ENCODE_CONCURRENCY")
+    # Members' start pictures (image-to-video) are kept in <db folder>/outputs/images/ while a job
+    # uses them and this long after their last use, so Reroll and Same settings can start again.
+    image_keep_days: float = Field(default=7.0, gt=0, alias="WANBOT_IMAGE_KEEP_DAYS")
 
     @property
     def workflows(self) -> list[str]:

@@ -100,6 +100,10 @@ FAILURE_REASONS: dict[str, Message] = {
     "interrupted": Message(
         en="it was stopped on the render server.", zh="它在生成服务器上被中止了。"
     ),
+    "image_lost": Message(
+        en="its start picture was lost before the render could use it. Send /video with the picture again.",
+        zh="起始图片在生成前丢失了。请带上图片重新发送 /video。",
+    ),
 }
 FAILURE_OTHER = Message(en="something went wrong ({code}). Please try again.", zh="出了点问题（{code}）。请重试。")
 

@@ -15,8 +15,9 @@ from bot.comfy.backend import Backend
 from bot.comfy.client import ComfyClient
 from bot.comfy.events import EventStream
 from bot.comfy.watch import Watch
-from bot.jobs import JobState, Scheduler
+from bot.jobs import JobRequest, JobState, Requester, Scheduler
 from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
+from bot.jobs.start_images import START_IMAGE_PARAM, StartImages
 from bot.ops.metrics import Metrics
 from bot.workflows import load_template
 from storage import JobRecord
@@ -114,8 +115,13 @@ class Rig:
         client = ScriptedClient(fake.url, self.session, retry=FAST_RETRY)
         return Backend(client, EventStream(client, heartbeat=5))
 
+    def images(self, keep_for: float = 3600.0) -> StartImages:
+        """The start pictures beside the outputs, bound to each job's template's LoadImage."""
+        return StartImages(self.outputs, keep_for=keep_for,
+                           targets=lambda job: tuple(load_template(job.template).image_targets))
+
     def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
-                   metrics: Metrics | None = None, **config: Any) -> Dispatcher:
+                   metrics: Metrics | None = None, images: StartImages | None = None, **config: Any) -> Dispatcher:
         backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
         settings = DispatchConfig(
             output_dir=self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
@@ -124,7 +130,7 @@ class Rig:
         for name, value in config.items():
             setattr(settings, name, value)
         dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
-                                needs=load_template("wan-native"), metrics=metrics)
+                                needs=load_template("wan-native"), metrics=metrics, images=images)
         self.dispatchers.append(dispatcher)
         return dispatcher
 
@@ -134,7 +140,16 @@ class Rig:
         return dispatcher
 
     async def enqueue(self, user: int, prompt: str = "a cat") -> JobRecord:
-        job = await self.scheduler.enqueue(member(user), video(prompt, frames=17))
+        return await self._queued(member(user), video(prompt, frames=17))
+
+    async def enqueue_i2v(self, user: int, image_ref: str, template: str = "wan-native-i2v") -> JobRecord:
+        """An image-to-video job starting from the kept picture `image_ref` (square frame)."""
+        params = {"prompt": "the picture comes alive", "frames": 17, "width": 624, "height": 624, "steps": 15,
+                  START_IMAGE_PARAM: image_ref}
+        return await self._queued(member(user), JobRequest(template, params))
+
+    async def _queued(self, requester: Requester, request: JobRequest) -> JobRecord:
+        job = await self.scheduler.enqueue(requester, request)
         for d in self.dispatchers:
             d.kick()
         return job
