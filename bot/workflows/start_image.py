@@ -56,8 +56,8 @@ TOO_BIG: Final = Message(
     zh="图片有 {size} MB，上限是 {limit} MB。请发送更小的文件（例如 JPEG，或缩小尺寸）。",
 )
 NOT_AN_IMAGE: Final = Message(
-    en="The attachment is not a picture I can read. Send a PNG, JPEG or WebP image.",
-    zh="附件不是我能读取的图片。请发送 PNG、JPEG 或 WebP 图片。",
+    en="The file is not a picture I can read. Send a PNG, JPEG or WebP image.",
+    zh="这个文件不是我能读取的图片。请发送 PNG、JPEG 或 WebP 图片。",
 )
 WRONG_FORMAT: Final = Message(
     en="The picture is a {format} file; send a PNG, JPEG or WebP image instead.",

@@ -125,8 +125,8 @@ def test_other_formats_are_refused_by_their_content(fmt: str, shown: str) -> Non
 @pytest.mark.parametrize("data", [b"hello, this is text", b"", b"\x00" * 4000, b"%PDF-1.7\n" + b"x" * 100])
 def test_something_that_is_not_a_picture_is_refused(data: bytes) -> None:
     en, zh = both(refused(data))
-    assert en == "The attachment is not a picture I can read. Send a PNG, JPEG or WebP image."
-    assert zh == "附件不是我能读取的图片。请发送 PNG、JPEG 或 WebP 图片。"
+    assert en == "The file is not a picture I can read. Send a PNG, JPEG or WebP image."
+    assert zh == "这个文件不是我能读取的图片。请发送 PNG、JPEG 或 WebP 图片。"
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
