@@ -1,12 +1,15 @@
 """`/video` and the buttons on cards and videos. The cog decides nothing.
 
-A request goes: options checked against the template (`VideoRequest.build`: pure, no I/O, so
-a mistake is answered at once, privately) → public defer (the 3-second clock stops; the
-"thinking…" placeholder will become the status card) → admission (limits, moderation,
-channel rules) → queued, the dispatcher woken → the card shown. A refusal removes the
-placeholder and answers privately, in the member's language, with the reason and when to
-retry. Reroll and "Same settings" on a posted video take the same path with the source job's
-parameters (a new seed for Reroll); Cancel and Delete are for the owner or a moderator.
+A request goes: the template chosen by whether a picture came with it (`pick_template`:
+image-to-video with one, text-to-video without) → options checked against it (`VideoRequest.
+build`: pure, no I/O, so a mistake is answered at once, privately; a picture over the size
+limit too, by its declared size) → public defer (the 3-second clock stops; the "thinking…"
+placeholder will become the status card) → the picture downloaded, checked, fitted and kept
+(`_picture`) → admission (limits, moderation, channel rules) → queued, the dispatcher woken →
+the card shown. A refusal removes the placeholder and answers privately, in the member's
+language, with the reason and when to retry. Reroll and "Same settings" on a posted video take
+the same path with the source job's parameters (a new seed for Reroll) and its kept picture;
+Cancel and Delete are for the owner or a moderator.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import discord
 from discord.ext import commands
 
 from bot.jobs import AdmissionRefused, CancelOutcome, JobRequest, Requester
+from bot.jobs.start_images import START_IMAGE_PARAM, image_ref_of
 from bot.logs import job_context
-from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest
+from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest, pick_template
 from cogs._errors import (
     NO_MENTIONS,
     UNEXPECTED,
@@ -33,6 +37,7 @@ from cogs._permissions import is_moderator
 from cogs.video import _messages as text
 from cogs.video._buttons import COG_NAME, Action
 from cogs.video._options import VideoOptions, build_video_command
+from cogs.video._picture import PictureRefused, check_declared, picture_from, picture_reused
 from cogs.video._status import StatusCards
 
 if TYPE_CHECKING:
@@ -62,27 +67,36 @@ class VideoCog(commands.Cog, name=COG_NAME):
     # -- requests ---------------------------------------------------------------------------
 
     async def create_from_options(self, interaction: discord.Interaction, options: VideoOptions) -> None:
-        """`/video`'s callback."""
-        template = self.services.templates.get(options.workflow or "") or self.services.default_template
-        await self.create(interaction, template, options.params())
-
-    async def create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any]) -> None:
-        """Validate, defer, admit, queue and show the card; every refusal answered privately."""
+        """`/video`'s callback: validate, defer, admit, queue and show the card; every refusal
+        answered privately."""
         with job_context(guild=interaction.guild_id, user=interaction.user.id):
             try:
-                await self._create(interaction, template, raw, None)
+                await self._from_options(interaction, options)
             except Exception as exc:  # noqa: BLE001 - the member must hear back whatever happened
                 await self._failed(interaction, exc)
 
+    async def _from_options(self, interaction: discord.Interaction, options: VideoOptions) -> None:
+        try:
+            template = pick_template(self.services.templates, options.workflow, image=options.image is not None)
+        except RequestInvalid as exc:  # a picture and no image-to-video, or the reverse
+            self.services.metrics.refused("invalid")
+            await reply_error(interaction, describe(exc, interaction.locale) or str(exc))
+            return
+        await self._create(interaction, template, options.params(), None, attachment=options.image)
+
     async def _create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any],
-                      placeholder: int | None) -> None:
-        """`placeholder`: the message id of a public defer already made (a button click)."""
+                      placeholder: int | None, *, attachment: discord.Attachment | None = None,
+                      image_ref: str | None = None) -> None:
+        """`placeholder`: the message id of a public defer already made (a button click).
+        The start picture is a new `attachment` (/video) or a kept `image_ref` (Reroll)."""
         locale = interaction.locale
         if not self.services.accepting:
             await reply_error(interaction, text.RESTARTING.render(locale))
             return
         try:
             request = VideoRequest.build(template, **raw)
+            if attachment is not None:
+                check_declared(attachment)  # before downloading anything
         except RequestInvalid as exc:
             self.services.metrics.refused("invalid")
             await reply_error(interaction, describe(exc, locale) or str(exc))
@@ -90,9 +104,21 @@ class VideoCog(commands.Cog, name=COG_NAME):
         # Nothing slower than the defer may come before it: the 3-second clock is running.
         if not interaction.response.is_done():
             placeholder = await defer_public(interaction)
+        params = request.to_params()
+        try:
+            if attachment is not None:
+                params[START_IMAGE_PARAM] = await picture_from(self.services, attachment, request, locale)
+            elif image_ref is not None:
+                params[START_IMAGE_PARAM] = await picture_reused(self.services, image_ref, locale)
+        except (RequestInvalid, PictureRefused) as exc:
+            self.services.metrics.refused("invalid")
+            log.info("start picture refused: %s", exc)
+            shown = exc.text if isinstance(exc, PictureRefused) else describe(exc, locale) or str(exc)
+            await reply_error(interaction, shown)
+            return
         try:
             job = await self.services.admission.submit(self._requester(interaction),
-                                                       JobRequest(template.name, request.to_params()))
+                                                       JobRequest(template.name, params))
         except AdmissionRefused as exc:
             self.services.metrics.refused(exc.reason.value)
             log.info("refused: %s", exc)
@@ -171,8 +197,13 @@ class VideoCog(commands.Cog, name=COG_NAME):
         if source is None:
             await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
             return
-        template = self.services.templates.get(source.template) or self.services.default_template
+        image_ref = image_ref_of(source)
+        try:
+            template = pick_template(self.services.templates, source.template, image=image_ref is not None)
+        except RequestInvalid as exc:  # the server no longer offers that kind of video
+            await reply_error(interaction, describe(exc, interaction.locale) or str(exc))
+            return
         raw = {name: source.params.get(name) for name in PARAMS if template.supports(name)}
         if new_seed:
             raw["seed"] = None  # drawn afresh by VideoRequest.build
-        await self._create(interaction, template, raw, placeholder)
+        await self._create(interaction, template, raw, placeholder, image_ref=image_ref)

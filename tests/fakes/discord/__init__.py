@@ -15,7 +15,7 @@ Modules: ``world`` (static config), ``state`` (runtime store), ``gateway``, ``re
 
 from .handles import InteractionHandle, InteractionKind
 from .messages import MessageEdit, Pings, StoredAttachment, StoredMessage
-from .options import OptionType
+from .options import CommandAttachment, OptionType
 from .pointing import ENV_VAR, point_discord_py_at
 from .records import (
     CommandSync,
@@ -42,6 +42,7 @@ __all__ = [
     "DEFAULT_UPLOAD_LIMIT",
     "ENV_VAR",
     "CallbackType",
+    "CommandAttachment",
     "CommandSync",
     "ErrorRecord",
     "FakeChannel",
