@@ -5,8 +5,8 @@
 discord.py (`Attachment.read()`), has `bot.workflows.start_image` check and fit it to the
 request's frame in a thread, and keeps it (`bot.jobs.start_images`): it returns the reference
 the job's params carry. `picture_reused` is Reroll's and Same settings': the source job's kept
-picture, used again, or a refusal when it is no longer kept. A wrong picture raises
-`RequestInvalid` (the checks' own sentences); a download or a gone picture `PictureRefused`.
+picture, used again, or a refusal when it is no longer kept. Every refusal after the defer is
+a `PictureRefused` carrying the sentence for the member (a wrong picture: the checks' own).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import aiohttp
 import discord
 
-from bot.workflows import VideoRequest
+from bot.workflows import RequestInvalid, VideoRequest
 from bot.workflows.start_image import check_declared_size, fit_start_image
+from cogs._errors import describe
 from cogs.video import _messages as text
 
 if TYPE_CHECKING:
@@ -47,7 +48,10 @@ async def picture_from(services: Services, attachment: discord.Attachment, reque
         data = await attachment.read()
     except (discord.HTTPException, aiohttp.ClientError, TimeoutError):
         raise PictureRefused(text.PICTURE_DOWNLOAD_FAILED.render(locale)) from None
-    fitted = await asyncio.to_thread(fit_start_image, data, request.width, request.height)
+    try:
+        fitted = await asyncio.to_thread(fit_start_image, data, request.width, request.height)
+    except RequestInvalid as exc:
+        raise PictureRefused(describe(exc, locale) or str(exc)) from None
     return await services.images.keep(fitted)
 
 

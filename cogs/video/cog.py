@@ -110,11 +110,10 @@ class VideoCog(commands.Cog, name=COG_NAME):
                 params[START_IMAGE_PARAM] = await picture_from(self.services, attachment, request, locale)
             elif image_ref is not None:
                 params[START_IMAGE_PARAM] = await picture_reused(self.services, image_ref, locale)
-        except (RequestInvalid, PictureRefused) as exc:
+        except PictureRefused as exc:
             self.services.metrics.refused("invalid")
             log.info("start picture refused: %s", exc)
-            shown = exc.text if isinstance(exc, PictureRefused) else describe(exc, locale) or str(exc)
-            await reply_error(interaction, shown)
+            await reply_error(interaction, exc.text)
             return
         try:
             job = await self.services.admission.submit(self._requester(interaction),
