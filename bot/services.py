@@ -23,10 +23,11 @@ from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
 from bot.jobs.reads import JobReads
+from bot.jobs.start_images import StartImages, image_ref_of
 from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.startup import check_outputs, open_database
-from bot.workflows import Template, load_templates
+from bot.workflows import Template, load_templates, pick_template
 from storage import Database, JobRecord, JobState
 
 __all__ = ["Services", "stable_client_id"]
@@ -58,6 +59,8 @@ class Services:
     session: aiohttp.ClientSession
     # Built once, in `open`: the dispatcher counts into it and /metrics renders it.
     metrics: Metrics
+    # Members' start pictures, kept beside the outputs (the cogs store and show them).
+    images: StartImages
     # False once shutdown began: /video answers "restarting, try again in a minute".
     accepting: bool = True
     _stopped: bool = field(default=False, init=False, repr=False)
@@ -98,15 +101,20 @@ class Services:
             max_download_bytes=settings.max_download_mb << 20, affinity_window=settings.affinity_window,
             watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now)
 
-        def graph_for(job: JobRecord) -> dict[str, Any]:
-            template = templates.get(job.template) or next(iter(templates.values()))
-            return template.render(job.params)
+        def template_for(job: JobRecord) -> Template:
+            # The job's own template while it is configured; else one of the same kind.
+            return pick_template(templates, job.template, image=image_ref_of(job) is not None)
 
+        def graph_for(job: JobRecord) -> dict[str, Any]:
+            return template_for(job).render(job.params)
+
+        images = StartImages(settings.output_dir, keep_for=settings.image_keep_days * 86_400,
+                             targets=lambda job: tuple(template_for(job).image_targets))
         metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, config=config,
-                                templates=templates, metrics=metrics)
+                                templates=templates, metrics=metrics, images=images)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
-                   backends, dispatcher, session, metrics)
+                   backends, dispatcher, session, metrics, images)
 
     async def start(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
         """Check the backends, re-attach unfinished jobs, start dispatching: videos are posted

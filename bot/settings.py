@@ -27,7 +27,7 @@ EXAMPLES: dict[str, str] = {
     "COMFYUI_URLS": "http://127.0.0.1:8188,http://gpu2:8188",
     "COMFYUI_TOKEN": "a bearer token your ComfyUI proxy expects (leave unset if none)",
     "COMFYUI_TOKEN_IN_QUERY": "true (also send the token as ?token= on the websocket URL)",
-    "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json)",
+    "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json; wan-wrapper,wan-wrapper-i2v for pictures too)",
     "WANBOT_DB": "data/wanbot.db",
     "WANBOT_STALL_SECONDS": "600",
     "WANBOT_MAX_DOWNLOAD_MB": "512",
@@ -46,6 +46,7 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_SHUTDOWN_GRACE": "30",
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
     "WANBOT_AFFINITY_WINDOW": "4 (places a job may be moved back so a GPU keeps its loaded model; 0: strict fair order)",
+    "WANBOT_IMAGE_KEEP_DAYS": "7 (days a start picture is kept after its last use, for Reroll and Same settings)",
 }
 
 
@@ -136,6 +137,9 @@ class Settings(BaseSettings):
     # (switching a GPU between the 1.3B and 14B models costs a reload), but no job is moved
     # back more than this many places in all. 0 keeps the strict fair order.
     affinity_window: int = Field(default=4, ge=0, le=100, alias="WANBOT_AFFINITY_WINDOW")
+    # Members' start pictures (image-to-video) are kept in <db folder>/outputs/images/ while a job
+    # uses them and this long after their last use, so Reroll and Same settings can start again.
+    image_keep_days: float = Field(default=7.0, gt=0, alias="WANBOT_IMAGE_KEEP_DAYS")
 
     @property
     def workflows(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 What can be known wrong before the GPU is asked is refused first (exit 2): the template, an
 option the template does not bind or a value outside its limits, an output that cannot be
-written. Then the prompt goes to ComfyUI at once, with no capability probe: a server that can
+written, a start picture (`--image`) that cannot be read or is not a usable picture. With
+`--image` the template is an image-to-video one (`--workflow`, else the first of that kind in
+WANBOT_WORKFLOW) and the fitted picture goes up with the prompt (`bot.comfy.render`). Then the prompt goes to ComfyUI at once, with no capability probe: a server that can
 run the graph is not kept waiting for questions. Only when it rejects the graph are `wanbot
 check`'s probes run, to name the missing node pack or model file, or to find the models kept
 under another path (a "wan2.1/" subfolder) and send the graph once more with those paths.
@@ -26,9 +28,10 @@ from bot.cli.options import OPTIONS, WANBOT_RANGES, Ranges, add_generate_options
 from bot.cli.progress import ProgressLine
 from bot.comfy.backend import Backend
 from bot.comfy.errors import ComfyError, ValidationFailed
-from bot.comfy.render import RenderHooks, RenderResult, render
+from bot.comfy.render import InputImage, RenderHooks, RenderResult, render
 from bot.comfy.watch import Watch
 from bot.settings import Settings, SettingsError, load_settings
+from bot.workflows.catalog import load_templates, pick_template
 from bot.workflows.request import RequestInvalid, VideoRequest
 from bot.workflows.template import Template, TemplateError, load_template
 
@@ -47,11 +50,12 @@ class _Job:
     template: Template
     request: VideoRequest
     dest: Path
+    images: tuple[InputImage, ...] = ()
 
 
 def configured_workflow(settings: Settings) -> str:
-    """The template `generate` uses without `--workflow`: the first one WANBOT_WORKFLOW lists
-    (the settings refuse a WANBOT_WORKFLOW that lists none)."""
+    """The first template WANBOT_WORKFLOW lists (the settings refuse one that lists none):
+    what `generate` uses without `--workflow` when it is of the kind the request needs."""
     return settings.workflows[0]
 
 
@@ -76,13 +80,58 @@ def output_problem(dest: Path) -> str | None:
     return None
 
 
+def _template(args: argparse.Namespace, settings: Settings) -> Template:
+    """--workflow, else the first template of WANBOT_WORKFLOW of the kind the request needs
+    (image-to-video with --image). Raises _Refused, naming what to give instead."""
+    image = args.image is not None
+    try:
+        if args.workflow:
+            return _of_kind(load_template(args.workflow), image)
+        first = load_template(configured_workflow(settings))
+        if first.starts_from_image == image:
+            return first
+        return pick_template(load_templates(settings.workflows), None, image=image)
+    except TemplateError as exc:
+        raise _Refused(str(exc)) from None
+    except RequestInvalid:
+        raise _Refused("--image needs an image-to-video template and WANBOT_WORKFLOW has none: give --workflow "
+                       "wan-wrapper-i2v (or wan-native-i2v), or add one to WANBOT_WORKFLOW" if image else
+                       "every template in WANBOT_WORKFLOW starts from a picture: give --image PATH, or --workflow "
+                       "a text-to-video template") from None
+
+
+def _of_kind(template: Template, image: bool) -> Template:
+    if template.starts_from_image and not image:
+        raise _Refused(f"template {template.name!r} starts from a picture: give --image PATH (PNG, JPEG or WebP)")
+    if image and not template.starts_from_image:
+        raise _Refused(f"template {template.name!r} is text-to-video and cannot use --image; give --workflow an "
+                       "image-to-video template (wan-wrapper-i2v, wan-native-i2v)")
+    return template
+
+
+def _start_image(path: Path, template: Template, request: VideoRequest) -> InputImage:
+    """The picture checked and fitted to the request's frame, ready to upload. Raises _Refused."""
+    # Imported here: Pillow costs every other `generate` start-up time for nothing.
+    from bot.workflows.start_image import check_declared_size, fit_start_image
+
+    try:
+        if path.is_dir():
+            raise _Refused(f"cannot read --image {path}: it is a folder")
+        check_declared_size(path.stat().st_size)
+        fitted = fit_start_image(path.read_bytes(), request.width, request.height)
+    except FileNotFoundError:
+        raise _Refused(f"cannot read --image {path}: no such file") from None
+    except OSError as exc:
+        raise _Refused(f"cannot read --image {path}: {exc.strerror or exc}") from None
+    except RequestInvalid as exc:
+        raise _Refused(f"--image {path}: {exc.render('en')}") from None
+    return InputImage(f"generate-{fitted.sha256[:16]}.png", fitted.png, tuple(template.image_targets))
+
+
 def _preflight(args: argparse.Namespace) -> _Job:
     """Everything checked before the server is asked anything. Raises _Refused or SettingsError."""
     settings = _settings(args)
-    try:
-        template = load_template(args.workflow or configured_workflow(settings))
-    except TemplateError as exc:
-        raise _Refused(str(exc)) from None
+    template = _template(args, settings)
     ranges = Ranges.of(template)
     unbound = unbound_flags(args, ranges)
     if unbound:
@@ -93,20 +142,21 @@ def _preflight(args: argparse.Namespace) -> _Job:
         request = VideoRequest.build(template, prompt=args.prompt, **given)
     except RequestInvalid as exc:
         raise _Refused(exc.render("en")) from None
+    images = (_start_image(Path(args.image), template, request),) if args.image is not None else ()
     dest = Path(args.output)
     problem = output_problem(dest)
     if problem:
         raise _Refused(problem)
-    return _Job(settings, template, request, dest)
+    return _Job(settings, template, request, dest, images)
 
 
 def _help_text(args: argparse.Namespace) -> str:
     """`generate --help`, with the ranges and defaults of the template that would be used."""
     try:
-        template = load_template(args.workflow or configured_workflow(_settings(args)))
+        template = _template(args, _settings(args))
         where = "built in" if template.source == template.name else f"from {template.source}"
         ranges, source = Ranges.of(template), f"template {template.name!r} ({where})"
-    except (SettingsError, TemplateError) as exc:
+    except (SettingsError, _Refused) as exc:
         ranges, source = WANBOT_RANGES, f"wanbot's own; the template could not be loaded: {str(exc).splitlines()[0]}"
     parser = argparse.ArgumentParser(prog="wanbot generate", description="Render one clip from the terminal.",
                                      epilog=f"Ranges and defaults: {source}.", add_help=False)
@@ -181,7 +231,7 @@ async def _render(backend: Backend, job: _Job, graph: dict[str, Any], progress: 
         backend.client, backend.events, graph, job.dest,
         max_bytes=job.settings.max_download_mb << 20,
         watch=Watch(stall_seconds=job.settings.stall_seconds), hooks=RenderHooks(on_progress=progress),
-        prompt_id=prompt_id, cancel_on_cancel=True,
+        prompt_id=prompt_id, cancel_on_cancel=True, images=job.images,
     )
 
 

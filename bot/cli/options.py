@@ -86,7 +86,7 @@ def _help(option: Option, ranges: Ranges) -> str:
 def add_generate_options(parser: argparse.ArgumentParser, ranges: Ranges | None = None) -> None:
     """The arguments of `wanbot generate`; with `ranges`, help that states them."""
     ranges = ranges or WANBOT_RANGES
-    parser.usage = "%(prog)s PROMPT [-o OUTPUT] [options]"
+    parser.usage = "%(prog)s PROMPT [-o OUTPUT] [--image PATH] [options]"
     prompt_max = _num(ranges.limits["prompt"].max)
     # Optional here so that `--help` works alone; an empty prompt is refused with an example.
     parser.add_argument("prompt", nargs="?", help=f"what the video shows, in Chinese or English "
@@ -95,8 +95,13 @@ def add_generate_options(parser: argparse.ArgumentParser, ranges: Ranges | None 
     # Values stay text: VideoRequest reads numbers and says what is wrong better than argparse.
     for option in OPTIONS:
         parser.add_argument(option.flag, dest=option.param, metavar=option.metavar, help=_help(option, ranges))
+    parser.add_argument("--image", metavar="PATH",
+                        help="start from this picture (PNG, JPEG or WebP, at most 10 MB and 4096 px a side; "
+                             "fitted to the frame): image-to-video, with the first image-to-video template of "
+                             "WANBOT_WORKFLOW unless --workflow names one")
     parser.add_argument("--workflow", help="template: a configured or built-in name, or a template file "
-                                           "(default: the first of WANBOT_WORKFLOW)")
+                                           "(default: the first of WANBOT_WORKFLOW of the kind needed: "
+                                           "text-to-video, or image-to-video with --image)")
     parser.add_argument("--comfyui", metavar="URL", help="backend URL (default: the first of COMFYUI_URLS)")
     parser.add_argument("--json", action="store_true", help="print one JSON line with the result")
     parser.add_argument("-h", "--help", action="store_true", help="show this help (ranges of the template in use)")

@@ -1,6 +1,6 @@
-"""`wanbot templates`: the built-in and configured workflow templates, their label in `/video`
-and the VRAM they need, what each parameter binds in the graph, its default and its limits. A
-plain table, or `--json`."""
+"""`wanbot templates`: the built-in and configured workflow templates, what each starts from
+(text, or a member's picture), their label in `/video` and the VRAM they need, what each
+parameter binds in the graph, its default and its limits. A plain table, or `--json`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from bot.workflows import (
     load_template,
     load_templates,
 )
-from bot.workflows.params import FRAME_STEP, SIZE_MULTIPLE, TEXT_PARAMS
+from bot.workflows.params import FRAME_STEP, IMAGE_PARAM, SIZE_MULTIPLE, TEXT_PARAMS
 
 __all__ = ["templates_command", "describe_template", "format_template"]
 
@@ -25,6 +25,7 @@ __all__ = ["templates_command", "describe_template", "format_template"]
 _RULES = {"width": f"multiple of {SIZE_MULTIPLE}", "height": f"multiple of {SIZE_MULTIPLE}",
           "frames": f"{FRAME_STEP}k+1"}
 _WIDTH = 100
+_KIND_WORDS = {"t2v": "text-to-video", "i2v": "image-to-video"}
 
 
 def _num(value: float) -> int | float:
@@ -47,10 +48,13 @@ def describe_template(template: Template, *, configured: bool, default: bool) ->
             "counts": "characters" if param in TEXT_PARAMS else "value",
             "rule": _RULES.get(param),
         })
+    image = [{"node": t.node_id, "class_type": graph[t.node_id]["class_type"], "input": t.input_name}
+             for t in template.image_targets]
     return {"name": template.name, "source": template.source, "builtin": template.source in BUILTIN_TEMPLATES,
-            "configured": configured, "default": default, "description": template.description,
+            "kind": template.kind, "configured": configured, "default": default,
+            "description": template.description,
             "label": {"en-US": template.label("en-US"), "zh-CN": template.label("zh-CN")},
-            "vram_gb": template.vram_gb, "params": params}
+            "vram_gb": template.vram_gb, "params": params, "image": image}
 
 
 def _default(template: Template, param: str) -> Any:
@@ -80,7 +84,7 @@ def _shown_limits(param: dict[str, Any]) -> str:
 
 def format_template(info: dict[str, Any]) -> str:
     """A heading, the description wrapped, and a table of the parameters."""
-    kind = ["built-in" if info["builtin"] else info["source"]]
+    kind = ["built-in" if info["builtin"] else info["source"], _KIND_WORDS[info["kind"]]]
     if info["configured"]:
         kind.append("configured, the default" if info["default"] else "configured")
     lines = [f"{info['name']} ({'; '.join(kind)})"]
@@ -94,6 +98,9 @@ def format_template(info: dict[str, Any]) -> str:
     for param in info["params"]:
         binds = ", ".join(f"node {b['node']} {b['class_type']}.{b['input']}" for b in param["binds"])
         rows.append((param["name"], binds, _shown_default(param), _shown_limits(param)))
+    if info["image"]:
+        binds = ", ".join(f"node {b['node']} {b['class_type']}.{b['input']}" for b in info["image"])
+        rows.append((IMAGE_PARAM, binds, "(required)", "the member's picture, uploaded with the job"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines.append("")
     lines += ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -1,4 +1,4 @@
-"""HTTP side of one ComfyUI backend: submit, inspect, cancel, probe, download.
+"""HTTP side of one ComfyUI backend: upload pictures, submit, inspect, cancel, probe, download.
 
 One `ComfyClient` per backend, sharing the aiohttp `ClientSession` its owner created. Every call
 runs under one `RetryPolicy`: transient failures (connection errors, timeouts, 5xx) are retried
@@ -33,7 +33,7 @@ from tenacity import (
 )
 
 from bot.comfy.errors import BackendDown, BackendRefused, ComfyError, DownloadTooLarge, NotComfyUI, TokenRefused
-from bot.comfy.protocol import HistoryEntry, OutputFile, QueueSnapshot, SubmitResponse, SystemStats
+from bot.comfy.protocol import HistoryEntry, OutputFile, QueueSnapshot, SubmitResponse, SystemStats, UploadedImage
 from bot.comfy.rejection import rejection_from_body
 from bot.urls import display_url
 
@@ -132,10 +132,12 @@ class ComfyClient:
         return text.replace(self._token, "***") if self._token else text
 
     async def _request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None
+        self, method: str, path: str, *, json: Any = None, params: dict[str, str] | None = None,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> tuple[int, Any]:
         """One call under the retry policy; returns (status, parsed JSON or text) for any status < 500.
 
+        `form` builds a multipart body, afresh for each try (aiohttp sends a FormData once).
         A web page comes back as `_WEB_PAGE`, never as its text. Raises BackendDown.
         """
         budget = asyncio.timeout(self.retry.budget)
@@ -143,7 +145,7 @@ class ComfyClient:
             async with budget:
                 async for attempt in self.retry.retrying(self._sleep):
                     with attempt:
-                        return await self._request_once(method, path, json, params)
+                        return await self._request_once(method, path, json, params, form)
         except aiohttp.InvalidURL:
             raise ComfyError(f"{self.name} is not a valid URL", backend=self.name) from None
         except _TRANSIENT as exc:
@@ -152,11 +154,13 @@ class ComfyClient:
         raise AssertionError("unreachable: the retry loop returns or raises")
 
     async def _request_once(
-        self, method: str, path: str, json: Any, params: dict[str, str] | None
+        self, method: str, path: str, json: Any, params: dict[str, str] | None,
+        form: Callable[[], aiohttp.FormData] | None = None,
     ) -> tuple[int, Any]:
         timeout = aiohttp.ClientTimeout(total=self.retry.attempt_timeout, sock_connect=self.retry.connect_timeout)
         async with self.session.request(
-            method, self.url + path, json=json, params=params, headers=self.headers, timeout=timeout
+            method, self.url + path, json=json, params=params, data=form() if form else None,
+            headers=self.headers, timeout=timeout,
         ) as resp:
             if resp.status >= 500:
                 raise _ServerError(resp.status)
@@ -196,6 +200,31 @@ class ComfyClient:
                               backend=self.name)
         shown = "a web page" if body is _WEB_PAGE else str(body)[:200]
         return ComfyError(self.scrub(f"{self.name} answered {status} to {what}: {shown}"), backend=self.name)
+
+    # ----------------------------------------------------------------- inputs
+
+    async def upload_image(self, data: bytes, name: str, *, subfolder: str = "") -> UploadedImage:
+        """Put a picture in the server's input folder (POST /upload/image) under `subfolder`,
+        replacing a file of that name, so a retried or repeated upload stays one file.
+
+        Returns where it went (`load_image_value` is what LoadImage takes). Raises BackendDown,
+        or ComfyError when the server refuses the file.
+        """
+        def form() -> aiohttp.FormData:
+            body = aiohttp.FormData()
+            body.add_field("image", data, filename=name, content_type="image/png")
+            body.add_field("subfolder", subfolder)
+            body.add_field("type", "input")
+            body.add_field("overwrite", "true")
+            return body
+
+        status, body = await self._request("POST", "/upload/image", form=form)
+        if status != 200 or not isinstance(body, dict):
+            raise self._unexpected(f"POST /upload/image {name!r}", status, body, api=status != 400)
+        try:
+            return UploadedImage.model_validate(body)
+        except ValidationError:
+            raise self._unexpected(f"POST /upload/image {name!r}", status, body) from None
 
     # ----------------------------------------------------------------- prompts
 

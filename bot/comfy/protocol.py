@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "SubmitResponse",
+    "UploadedImage",
     "QueueSnapshot",
     "OutputFile",
     "HistoryEntry",
@@ -32,6 +33,20 @@ class SubmitResponse(_Loose):
     prompt_id: str
     number: float = 0
     node_errors: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadedImage(_Loose):
+    """POST /upload/image's answer: where the server put the file (its name may differ from
+    the one sent when the name was taken and `overwrite` was off)."""
+
+    name: str
+    subfolder: str = ""
+    type: str = "input"
+
+    @property
+    def load_image_value(self) -> str:
+        """What LoadImage's `image` input takes for it: "subfolder/name", or the name alone."""
+        return f"{self.subfolder}/{self.name}" if self.subfolder else self.name
 
 
 class QueueSnapshot(_Loose):

@@ -1,5 +1,5 @@
-"""One prompt on one ComfyUI server, from graph to file: submit it (or re-attach to it), follow
-it, take it off the server when it stalls, download its video.
+"""One prompt on one ComfyUI server, from graph to file: upload its pictures and submit it (or
+re-attach to it), follow it, take it off the server when it stalls, download its video.
 
 This is the only implementation of those steps. `wanbot generate` and the benchmarks call
 `render` as it is; the dispatcher calls it too and persists between the steps through
@@ -9,6 +9,12 @@ and `reattach` (follow a prompt submitted by an earlier process instead of submi
 A server older than client-chosen prompt ids ignores ours and answers with its own: every step
 after the POST uses the id the server answered, and `on_submitted` hands it to the caller
 before anything else happens, so a cancel or a later re-attach can find the prompt.
+
+Pictures a graph reads (`InputImage`: a member's start picture) are uploaded right before every
+POST /prompt, to the server that will run it, and the name the server gave each is written into
+the LoadImage inputs that read it. So a job that moves to another server (a failover, a requeue)
+or is submitted again to a ComfyUI that restarted finds its picture there; re-attaching to a
+prompt the server still holds uploads nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,10 @@ from bot.comfy.events import EventStream, Subscription
 from bot.comfy.protocol import HistoryEntry
 from bot.comfy.watch import Progress, ProgressCallback, Watch, watch_prompt
 
-__all__ = ["RenderHooks", "RenderResult", "render", "fetch_video"]
+__all__ = ["INPUT_SUBFOLDER", "InputImage", "RenderHooks", "RenderResult", "render", "fetch_video"]
+
+# Where wanbot's pictures go in a ComfyUI input folder: apart from an operator's own files.
+INPUT_SUBFOLDER = "wanbot"
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,17 @@ class RenderResult:
     queued_s: float
     running_s: float
     download_s: float
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """A picture the graph reads: stored on the server as `name` in `subfolder` of its input
+    folder, and its name written into each (node id, input name) of `targets`."""
+
+    name: str
+    data: bytes
+    targets: tuple[tuple[str, str], ...]
+    subfolder: str = INPUT_SUBFOLDER
 
 
 @dataclass(frozen=True)
@@ -75,10 +95,11 @@ class _Run:
     """One prompt being followed: the id the server knows it by and when it started running."""
 
     def __init__(self, client: ComfyClient, events: EventStream, graph: dict[str, Any], prompt_id: str,
-                 watch: Watch | None, hooks: RenderHooks) -> None:
+                 watch: Watch | None, hooks: RenderHooks, images: Sequence[InputImage]) -> None:
         self.client = client
         self.events = events
         self.graph = graph
+        self.images = images
         self.prompt_id = prompt_id
         self.watch = watch
         self.hooks = hooks
@@ -110,6 +131,7 @@ class _Run:
             self.events.unsubscribe(sub)
 
     async def submit(self, sub: Subscription) -> Subscription:
+        await self.upload_images()
         self.on_server = True  # from the POST on: the answer may be lost after the server queued it
         accepted = await self.client.submit(self.graph, prompt_id=self.prompt_id)
         if accepted.prompt_id != self.prompt_id:
@@ -122,6 +144,16 @@ class _Run:
         if self.hooks.on_submitted is not None:
             await self.hooks.on_submitted(self.prompt_id)
         return sub
+
+    async def upload_images(self) -> None:
+        """Each picture onto this server, its name into the inputs that read it (on a copy of
+        the nodes touched: the caller's graph stays as it was)."""
+        for image in self.images:
+            stored = await self.client.upload_image(image.data, image.name, subfolder=image.subfolder)
+            for node_id, input_name in image.targets:
+                node = self.graph[node_id]
+                self.graph = {**self.graph, node_id: {**node, "inputs": {**node["inputs"],
+                                                                         input_name: stored.load_image_value}}}
 
     async def take_off(self) -> None:
         """Remove the prompt from the server (queue or GPU), as far as it answers."""
@@ -145,9 +177,10 @@ async def render(
     prompt_id: str | None = None,
     reattach: bool = False,
     cancel_on_cancel: bool = False,
+    images: Sequence[InputImage] = (),
 ) -> RenderResult:
     """Run `graph` on the backend (or, with `reattach`, follow `prompt_id` submitted earlier)
-    and write its video to `dest`.
+    and write its video to `dest`. `images` are uploaded before each submission.
 
     A stalled prompt is taken off the server before Stalled is raised: nobody waits for it any
     more. When the caller is cancelled, the prompt stays on the server (a restarted dispatcher
@@ -157,7 +190,7 @@ async def render(
     """
     if reattach and prompt_id is None:
         raise ValueError("re-attaching needs the prompt_id of the earlier submission")
-    run = _Run(client, events, graph, prompt_id or str(uuid.uuid4()), watch, hooks or RenderHooks())
+    run = _Run(client, events, graph, prompt_id or str(uuid.uuid4()), watch, hooks or RenderHooks(), images)
     started = time.monotonic()
     try:
         entry = await run.finish(reattach)

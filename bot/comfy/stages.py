@@ -3,9 +3,9 @@ share of the whole render done so far.
 
 ComfyUI reports progress per node ("node 6, step 7 of 15"); nobody waiting for a clip knows what
 WanVideoSampler is. `NODE_STAGES` is the one table from the node classes of the workflows wanbot
-ships (kijai's WanVideoWrapper nodes, ComfyUI's core Wan nodes, VHS_VideoCombine, SaveVideo) to
-a stage; classes outside it are placed by their name. `OverallProgress` turns the per-node
-reports of one prompt into one fraction for the whole render.
+ships (kijai's WanVideoWrapper nodes, ComfyUI's core Wan nodes, both image-to-video paths,
+VHS_VideoCombine, SaveVideo) to a stage; classes outside it are placed by their name.
+`OverallProgress` turns the per-node reports of one prompt into one fraction for the whole render.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ NODE_STAGES: Final[Mapping[str, Stage]] = {
     "WanVideoVAELoader": Stage.LOADING,
     "WanVideoTextEncode": Stage.ENCODING,
     "WanVideoEmptyEmbeds": Stage.PREPARING,
+    "WanVideoClipVisionEncode": Stage.ENCODING,
+    "WanVideoImageToVideoEncode": Stage.PREPARING,
     "WanVideoSampler": Stage.SAMPLING,
     "WanVideoDecode": Stage.DECODING,
     # ComfyUI core (the official text_to_video_wan workflow)
@@ -49,7 +51,10 @@ NODE_STAGES: Final[Mapping[str, Stage]] = {
     "CLIPVisionLoader": Stage.LOADING,
     "ModelSamplingSD3": Stage.LOADING,
     "CLIPTextEncode": Stage.ENCODING,
+    "CLIPVisionEncode": Stage.ENCODING,
+    "LoadImage": Stage.PREPARING,
     "EmptyHunyuanLatentVideo": Stage.PREPARING,
+    "WanImageToVideo": Stage.PREPARING,
     "KSampler": Stage.SAMPLING,
     "KSamplerAdvanced": Stage.SAMPLING,
     "VAEDecode": Stage.DECODING,

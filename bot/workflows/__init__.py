@@ -4,13 +4,15 @@
   needs from a server (node classes, model files).
 - `request`: `VideoRequest.build`, which checks a member's options against a template and
   reports problems in English and Chinese.
-- `catalog`: `load_templates`, the configured templates (WANBOT_WORKFLOW may name several).
+- `catalog`: `load_templates`, the configured templates (WANBOT_WORKFLOW may name several),
+  and `pick_template`, which of them runs a request with or without a start picture.
+- `start_image`: a member's start picture for image-to-video, checked and fitted (Pillow).
 - `params`, `seeds`, `graph`: the parameter table and limits, seed range, API-graph rules.
 """
 
-from bot.workflows.catalog import load_templates
+from bot.workflows.catalog import load_templates, pick_template
 from bot.workflows.graph import ModelRef
-from bot.workflows.params import GLOBAL_DEFAULTS, GLOBAL_LIMITS, PARAMS, Limit
+from bot.workflows.params import GLOBAL_DEFAULTS, GLOBAL_LIMITS, IMAGE_PARAM, PARAMS, Limit
 from bot.workflows.request import WAN_NEGATIVE_PROMPT, Problem, RequestInvalid, VideoRequest
 from bot.workflows.seeds import RANDOM_SEED_MAX, SEED_MAX, draw_seed
 from bot.workflows.template import (
@@ -26,6 +28,7 @@ __all__ = [
     "BUILTIN_TEMPLATES",
     "GLOBAL_DEFAULTS",
     "GLOBAL_LIMITS",
+    "IMAGE_PARAM",
     "PARAMS",
     "RANDOM_SEED_MAX",
     "SEED_MAX",
@@ -42,4 +45,5 @@ __all__ = [
     "load_template",
     "load_templates",
     "parse_template",
+    "pick_template",
 ]

@@ -29,6 +29,7 @@ __all__ = [
     "GLOBAL_DEFAULTS",
     "GLOBAL_LIMITS",
     "HARD_LIMITS",
+    "IMAGE_PARAM",
     "PARAMS",
     "PARAM_TYPES",
     "PROMPT_MAX_CHARS",
@@ -55,6 +56,11 @@ PARAMS: Final[tuple[str, ...]] = (
     "frames",
     "fps",
 )
+
+# Not one of the ten: the start picture of an image-to-video template. A template binds it to a
+# LoadImage input, and the value is a file on the ComfyUI server, set when the job is submitted
+# (bot.comfy.render), never something a member types.
+IMAGE_PARAM: Final = "image"
 
 PARAM_TYPES: Final[dict[str, type]] = {
     "prompt": str,
@@ -125,7 +131,7 @@ GLOBAL_LIMITS: Final[dict[str, Limit]] = {
     "fps": Limit(8, 30),
 }
 
-# The seed project's settings (DESIGN.md). `seed` is absent: a missing seed is drawn at random.
+# The seed project's settings. `seed` is absent: a missing seed is drawn at random.
 GLOBAL_DEFAULTS: Final[dict[str, Any]] = {
     "width": 832,
     "height": 480,

@@ -64,6 +64,7 @@ FIELD_NAMES: Final[dict[str, Message]] = {
     "height": Message("height", "高度"),
     "frames": Message("frames", "帧数"),
     "fps": Message("fps", "帧率"),
+    "image": Message("picture", "图片"),
 }
 
 EMPTY_PROMPT: Final = Message(

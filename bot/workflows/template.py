@@ -1,11 +1,16 @@
 """Workflow templates: load a JSON template, refuse a broken one, render a graph for one job.
 
-A template file is `{"name", "description", "workflow": <ComfyUI API graph>, "bindings":
-{param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param: value},
-"limits"?: {param: {"min"?, "max"?}}, "label"?: {"en-US": ..., "zh-CN": ...}, "vram_gb"?: N}`
-(DESIGN.md, "Workflow templates"). `label` is the friendly name `/video` offers when several
-templates are configured; `vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI reports it)
-a GPU needs for the template: a backend whose GPU has less is not given its jobs.
+A template file is `{"name", "description", "kind"?: "t2v" | "i2v", "workflow": <ComfyUI API
+graph>, "bindings": {param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param:
+value}, "limits"?: {param: {"min"?, "max"?}}, "label"?: {"en-US": ..., "zh-CN": ...},
+"vram_gb"?: N}` (README, "Workflow templates"). `label` is the friendly name `/video` offers
+when several templates are configured; `vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI
+reports it) a GPU needs for the template: a backend whose GPU has less is not given its jobs.
+
+`kind` says what a template starts from: text only (`t2v`, the default) or a member's picture
+(`i2v`). An i2v template binds `image` to the `image` input of a LoadImage node; the value
+written there is the name the picture got on the ComfyUI server (`bot.comfy.render` uploads it
+right before submitting), so the template's own value is only a placeholder.
 
 Everything wrong with a template is found at load time, so an operator learns it at start-up
 (or from `wanbot check`), not when a member's job fails: each problem is one line naming the
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, StrictStr, ValidationError
 
@@ -33,6 +38,7 @@ from bot.workflows import graph as graphs
 from bot.workflows.graph import ModelRef
 from bot.workflows.params import (
     GLOBAL_DEFAULTS,
+    IMAGE_PARAM,
     PARAMS,
     Limit,
     default_problems,
@@ -41,14 +47,25 @@ from bot.workflows.params import (
 
 __all__ = [
     "BUILTIN_TEMPLATES",
+    "I2V",
+    "T2V",
     "Target",
     "Template",
     "TemplateError",
+    "TemplateKind",
     "load_template",
     "parse_template",
 ]
 
-BUILTIN_TEMPLATES: Final[tuple[str, ...]] = ("wan-wrapper", "wan-native", "wan-wrapper-14b", "wan-native-14b")
+BUILTIN_TEMPLATES: Final[tuple[str, ...]] = (
+    "wan-wrapper", "wan-native", "wan-wrapper-14b", "wan-native-14b", "wan-wrapper-i2v", "wan-native-i2v",
+)
+
+TemplateKind = Literal["t2v", "i2v"]
+T2V: Final = "t2v"
+I2V: Final = "i2v"
+# What a binding may name: the video parameters, and the start picture of an i2v template.
+_BINDABLE: Final[tuple[str, ...]] = (*PARAMS, IMAGE_PARAM)
 
 _Scalar = (str, int, float, bool)
 _LABEL_MAX = 100  # a Discord choice name
@@ -100,6 +117,7 @@ class _TemplateFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: StrictStr
     description: StrictStr = ""
+    kind: TemplateKind = T2V
     workflow: dict[str, _NodeSpec]
     # Checked by hand below: pydantic's union errors would not say which binding is wrong.
     bindings: dict[str, Any]
@@ -119,6 +137,7 @@ class Template:
     name: str
     description: str
     source: str  # the built-in name or the path it was loaded from
+    kind: TemplateKind
     bindings: Mapping[str, tuple[Target, ...]]
     defaults: Mapping[str, Any]  # effective: global defaults overridden by the template's
     limits: Mapping[str, Limit]  # effective, for every param
@@ -138,8 +157,17 @@ class Template:
 
     @property
     def params(self) -> tuple[str, ...]:
-        """The params this template binds, in canonical order."""
+        """The video params this template binds, in canonical order (not the start picture)."""
         return tuple(p for p in PARAMS if p in self.bindings)
+
+    @property
+    def starts_from_image(self) -> bool:
+        return self.kind == I2V
+
+    @property
+    def image_targets(self) -> tuple[Target, ...]:
+        """The LoadImage inputs the uploaded start picture's name is written to (i2v only)."""
+        return tuple(self.bindings.get(IMAGE_PARAM, ()))
 
     def supports(self, param: str) -> bool:
         return param in self.bindings
@@ -184,7 +212,7 @@ class Template:
 
 
 def load_template(name_or_path: str | os.PathLike[str]) -> Template:
-    """Load a built-in template by name ("wan-wrapper", "wan-native") or a template file.
+    """Load a built-in template by name (see BUILTIN_TEMPLATES) or a template file.
 
     Raises TemplateError (a ValueError) naming the file and every problem found.
     """
@@ -217,6 +245,7 @@ def parse_template(text: str, source: str) -> Template:
             "has no output node; add one that saves the video (VHS_VideoCombine or SaveVideo)"
         )
     bindings, binding_problems = _check_bindings(spec.bindings, graph)
+    binding_problems += _kind_problems(spec.kind, bindings)
     overrides = {param: (limit.min, limit.max) for param, limit in spec.limits.items()}
     limits, limit_problems = override_limits(overrides)
     problems += binding_problems + limit_problems
@@ -230,6 +259,7 @@ def parse_template(text: str, source: str) -> Template:
         name=spec.name,
         description=spec.description,
         source=source,
+        kind=spec.kind,
         bindings=MappingProxyType(bindings),
         defaults=MappingProxyType({**GLOBAL_DEFAULTS, **spec.defaults}),
         limits=MappingProxyType(limits),
@@ -303,6 +333,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         )
     if kind == "extra_forbidden":
         return f"{where}: is not a limit key; a limit has min and/or max"
+    if loc == ["kind"]:
+        return 'kind: must be "t2v" (from text) or "i2v" (from a picture)'
     return f"{where}: {error.get('msg', 'is invalid')}"
 
 
@@ -316,9 +348,9 @@ def _check_bindings(
     problems: list[str] = []
     bound_by: dict[Target, str] = {}
     for param, raw in specs.items():
-        if param not in PARAMS:
+        if param not in _BINDABLE:
             problems.append(
-                f"binding {param!r} is not a param; the params are: {', '.join(PARAMS)}"
+                f"binding {param!r} is not a param; the params are: {', '.join(_BINDABLE)}"
             )
             continue
         targets = _parse_targets(raw)
@@ -341,6 +373,17 @@ def _check_bindings(
             'does not bind "prompt"; add "prompt": ["<node id>", "<input name>"] to bindings'
         )
     return bindings, problems
+
+
+def _kind_problems(kind: str, bindings: Mapping[str, tuple[Target, ...]]) -> list[str]:
+    """An i2v template must say where the picture goes; a t2v one has no picture to put."""
+    if kind == I2V and IMAGE_PARAM not in bindings:
+        return ['kind "i2v" starts from a picture: bind "image" to the image input of a LoadImage '
+                'node, e.g. "image": ["<node id>", "image"]']
+    if kind == T2V and IMAGE_PARAM in bindings:
+        return ['binds "image" but its kind is "t2v": add "kind": "i2v" for a template that starts '
+                "from a picture, or remove the binding"]
+    return []
 
 
 def _parse_targets(raw: Any) -> tuple[Target, ...] | None:

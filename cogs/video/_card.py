@@ -3,7 +3,9 @@
 Pure functions of a `JobRecord` (plus its queue place or live progress): the same job renders
 the same card in any process, which is what lets a restarted bot carry on editing cards it
 did not create. Member text (the prompt) is shown with markdown and mentions escaped, and cut
-to fit Discord's embed limits, which count UTF-16 code units (an emoji is two).
+to fit Discord's embed limits, which count UTF-16 code units (an emoji is two). An
+image-to-video job shows its start picture as the embed's thumbnail: a small JPEG attached as
+`START_THUMBNAIL` (`thumbnail_url` is `attachment://start.jpg`, or its URL once posted).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from bot.jobs import JobPlace, JobRecord, JobState
 from bot.jobs.refusal import format_wait
 from cogs.video import _messages as text
 
-__all__ = ["BAR_CELLS", "card_embed", "jump_url", "result_embed", "safe_text", "settings_line"]
+__all__ = ["BAR_CELLS", "START_THUMBNAIL", "card_embed", "jump_url", "result_embed", "safe_text", "settings_line"]
 
 BAR_CELLS = 12
+START_THUMBNAIL = "start.jpg"  # the file name of the start picture's thumbnail on cards and results
 _PROMPT_UNITS = 3500  # of the 4096 a description may hold; escaping can double the length
 _RESULT_PROMPT_UNITS = 1500
 _NEGATIVE_UNITS = 1000  # a field value holds 1024
@@ -172,7 +175,7 @@ def status_line(job: JobRecord, *, place: JobPlace | None = None, progress: Prog
     return job.state.value
 
 
-def _base(job: JobRecord, prompt_units: int) -> discord.Embed:
+def _base(job: JobRecord, prompt_units: int, thumbnail_url: str | None) -> discord.Embed:
     embed = discord.Embed(
         title=text.CARD_TITLE.render(job.locale, job_id=job.id),
         description=safe_text(str(job.params.get("prompt", "")), prompt_units),
@@ -180,6 +183,8 @@ def _base(job: JobRecord, prompt_units: int) -> discord.Embed:
         timestamp=datetime.fromtimestamp(job.created_at, UTC),
     )
     embed.set_footer(text=f"wanbot #{job.id}")
+    if thumbnail_url:
+        embed.set_thumbnail(url=thumbnail_url)
     return embed
 
 
@@ -190,10 +195,11 @@ def card_embed(
     progress: Progress | None = None,
     show_workflow: bool = False,
     custom_negative: bool = False,
+    thumbnail_url: str | None = None,
 ) -> discord.Embed:
     """The status card of `job` as it stands now."""
     locale = job.locale
-    embed = _base(job, _PROMPT_UNITS)
+    embed = _base(job, _PROMPT_UNITS, thumbnail_url)
     embed.add_field(name=text.FIELD_STATUS.render(locale), value=status_line(job, place=place, progress=progress),
                     inline=False)
     embed.add_field(name=text.FIELD_SETTINGS.render(locale), value=settings_line(job, show_workflow=show_workflow),
@@ -213,11 +219,12 @@ def _duration(start: float | None, end: float | None, locale: str) -> str:
     return format_wait(end - start, locale)
 
 
-def result_embed(job: JobRecord, *, note: str | None = None, show_workflow: bool = False) -> discord.Embed:
+def result_embed(job: JobRecord, *, note: str | None = None, show_workflow: bool = False,
+                 thumbnail_url: str | None = None) -> discord.Embed:
     """The embed under a delivered video: prompt, settings, seed, timings (and a note such as
     "compressed to fit")."""
     locale = job.locale
-    embed = _base(job, _RESULT_PROMPT_UNITS)
+    embed = _base(job, _RESULT_PROMPT_UNITS, thumbnail_url)
     embed.colour = discord.Colour.green()
     started = job.running_at or job.submitted_at
     timings = text.TIMINGS.render(locale, queued=_duration(job.created_at, job.submitted_at, locale),

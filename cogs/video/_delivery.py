@@ -13,14 +13,16 @@ Order of work for one job:
    ffmpeg killed when the delivery is cancelled). A 413 from Discord means the real limit is
    lower than we knew: re-encode smaller and try again. If no watchable encode fits, post a
    notice saying how to get the file instead.
-3. Post with the bot token, as a reply to the card, pinging the requester only. Where the
-   bot may not post, fall back to the interaction's followup while its token lives, then to
-   a DM; each fallback is logged.
+3. Post with the bot token, as a reply to the card, pinging the requester only, with the
+   start picture's thumbnail in the embed for an image-to-video job. Where the bot may not
+   post, fall back to the interaction's followup while its token lives, then to a DM; each
+   fallback is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import shutil
 from collections.abc import Iterator
@@ -37,10 +39,11 @@ from bot.delivery.ffmpeg import FfmpegFailed, FfmpegTimedOut
 from bot.delivery.fit import CannotFit, Encoder
 from bot.jobs import JobRecord
 from bot.jobs.dispatcher import DeliveryFailed
+from bot.jobs.start_images import image_ref_of
 from cogs._errors import discord_code, format_mb, token_is_dead
 from cogs.video import _messages as text
 from cogs.video._buttons import Action, custom_id, result_buttons
-from cogs.video._card import result_embed
+from cogs.video._card import START_THUMBNAIL, result_embed
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -84,6 +87,7 @@ class _Post:
     file: Path | None = None
     filename: str = "video.mp4"
     dm_content: str | None = None  # what to say instead in a DM (default: "could not post in #…")
+    thumbnail: bytes | None = None  # the start picture's, shown in the embed (attachment://)
 
     def kwargs(self, job: JobRecord, *, in_dm: bool = False) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -94,9 +98,18 @@ class _Post:
             "allowed_mentions": discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
                                                         users=[discord.Object(job.user_id)]),
         }
+        files = []  # new per attempt: a discord.File is read once
         if self.file is not None:
-            values["file"] = discord.File(self.file, filename=self.filename)  # new per attempt
+            files.append(discord.File(self.file, filename=self.filename))
+        if self.thumbnail is not None:
+            files.append(discord.File(io.BytesIO(self.thumbnail), filename=START_THUMBNAIL))
+        if files:
+            values["files"] = files
         return values
+
+
+def _thumbnail_url(thumbnail: bytes | None) -> str | None:
+    return f"attachment://{START_THUMBNAIL}" if thumbnail is not None else None
 
 
 def _job_start(job: JobRecord) -> discord.abc.Snowflake:
@@ -218,13 +231,15 @@ class VideoDelivery:
 
     async def _deliver(self, job: JobRecord, video: Path) -> int:
         limit = self._upload_limit(job)
+        ref = image_ref_of(job)
+        thumbnail = await self.services.images.thumbnail(ref) if ref is not None else None
         for _ in range(_FIT_ATTEMPTS):
             try:
                 upload = await self._fit(video, limit)
             except CannotFit as exc:
-                return await self._post_notice(job, video, exc)
+                return await self._post_notice(job, video, exc, thumbnail)
             try:
-                return await self._post(job, self._video_post(job, upload, limit))
+                return await self._post(job, self._video_post(job, upload, limit, thumbnail))
             except discord.HTTPException as exc:
                 if exc.status != 413:
                     raise
@@ -233,17 +248,18 @@ class VideoDelivery:
                 limit = int(min(limit, upload.size) * _SHRINK_AFTER_413)
             finally:
                 upload.discard()
-        return await self._post_notice(job, video, CannotFit(video.stat().st_size, limit, 0.0))
+        return await self._post_notice(job, video, CannotFit(video.stat().st_size, limit, 0.0), thumbnail)
 
-    def _video_post(self, job: JobRecord, upload: _Upload, limit: int) -> _Post:
+    def _video_post(self, job: JobRecord, upload: _Upload, limit: int, thumbnail: bytes | None) -> _Post:
         note = None
         if upload.reencoded:
             note = text.REENCODED.render(job.locale, limit_mb=format_mb(limit), width=upload.width, height=upload.height)
         content = text.RESULT.render(job.locale, mention=f"<@{job.user_id}>", job_id=job.id)
-        embed = result_embed(job, note=note, show_workflow=len(self.services.templates) > 1)
-        return _Post(content, embed, upload.path, f"wanbot-{job.id}.mp4")
+        embed = result_embed(job, note=note, show_workflow=len(self.services.templates) > 1,
+                             thumbnail_url=_thumbnail_url(thumbnail))
+        return _Post(content, embed, upload.path, f"wanbot-{job.id}.mp4", thumbnail=thumbnail)
 
-    async def _post_notice(self, job: JobRecord, video: Path, exc: CannotFit) -> int:
+    async def _post_notice(self, job: JobRecord, video: Path, exc: CannotFit, thumbnail: bytes | None) -> int:
         """The video cannot be posted: keep it, and tell the member how to get it."""
         name = f"job-{job.id}.mp4"
         kept = self.services.settings.output_dir / _KEPT_DIR / name
@@ -255,7 +271,8 @@ class VideoDelivery:
         log.warning("video cannot fit the upload limit (%s); kept as %s", exc, kept)
         content = text.TOO_LARGE_NOTICE.render(job.locale, mention=f"<@{job.user_id}>", job_id=job.id,
                                                size_mb=format_mb(exc.size), limit_mb=format_mb(exc.limit), how=how)
-        return await self._post(job, _Post(content, result_embed(job), dm_content=content))
+        embed = result_embed(job, thumbnail_url=_thumbnail_url(thumbnail))
+        return await self._post(job, _Post(content, embed, dm_content=content, thumbnail=thumbnail))
 
     # -- posting ----------------------------------------------------------------------------
 

@@ -17,6 +17,15 @@ RESTARTING = Message(
     zh="机器人正在重启，暂不接受新的视频请求。请一分钟后再试。",
 )
 JOB_UNKNOWN = Message(en="There is no video #{job_id} any more.", zh="视频 #{job_id} 已不存在。")
+PICTURE_DOWNLOAD_FAILED = Message(
+    en="I could not download your picture from Discord. Please send it again.",
+    zh="我无法从 Discord 下载你的图片。请重新发送。",
+)
+PICTURE_GONE = Message(
+    en="The start picture of that video is no longer kept (pictures are kept {days} days after their last "
+    "use). Send /video with the picture again.",
+    zh="那个视频的起始图片已不再保存（图片在最后一次使用后保存 {days} 天）。请带上图片重新发送 /video。",
+)
 
 # -- the status card --------------------------------------------------------------------------
 
@@ -103,6 +112,10 @@ FAILURE_REASONS: dict[str, Message] = {
     ),
     "interrupted": Message(
         en="it was stopped on the render server.", zh="它在生成服务器上被中止了。"
+    ),
+    "image_lost": Message(
+        en="its start picture was lost before the render could use it. Send /video with the picture again.",
+        zh="起始图片在生成前丢失了。请带上图片重新发送 /video。",
     ),
 }
 FAILURE_OTHER = Message(en="something went wrong ({code}). Please try again.", zh="出了点问题（{code}）。请重试。")

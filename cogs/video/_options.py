@@ -6,6 +6,7 @@ only when more than one template is configured, so the command is built at cog l
 than declared on the class; each choice shows the template's label ("Best (14B)") in the
 member's language, and its value is the template's name. `VideoOptions.params()` maps choices to render parameters: a
 size choice to width/height, a duration to 4k+1 frames at 16 fps (1 s = 17 … 5 s = 81).
+The `image` option (图片) is a picture to start from: image-to-video.
 
 The prompt's Discord cap is Discord's own maximum (6000): the real limit is the template's
 (2000 by default), and checking it ourselves answers with the length, the limit and what to
@@ -56,6 +57,7 @@ class VideoOptions:
     size: str | None = None
     duration: int | None = None
     workflow: str | None = None
+    image: discord.Attachment | None = None  # the picture to start from (image-to-video)
 
     def params(self) -> dict[str, Any]:
         """Raw values for `VideoRequest.build` (missing ones come from the template)."""
@@ -71,6 +73,7 @@ class VideoOptions:
 DESCRIPTION = loc("Make a short video from a text prompt (Chinese or English)", zh="用文字提示词（中文或英文）生成一段短视频")
 NAMES = {
     "prompt": loc("prompt", zh="提示词"),
+    "image": loc("image", zh="图片"),
     "negative": loc("negative", zh="反向提示词"),
     "seed": loc("seed", zh="种子"),
     "steps": loc("steps", zh="步数"),
@@ -81,6 +84,7 @@ NAMES = {
 }
 DESCRIPTIONS = {
     "prompt": loc("What happens in the video, in Chinese or English", zh="视频里发生什么，中文或英文均可"),
+    "image": loc("Start from this picture (PNG, JPEG or WebP, up to 10 MB)", zh="从这张图片开始生成（PNG、JPEG 或 WebP，最大 10 MB）"),
     "negative": loc("What to avoid (default: Wan's standard list)", zh="不希望出现的内容（默认使用 Wan 的标准列表）"),
     "seed": loc("Random seed: the same seed and settings give the same video", zh="随机种子：相同的种子和参数生成相同的视频"),
     "steps": loc("Sampling steps, 10-30: more is slower and finer (default 15)", zh="采样步数 10-30：越多越慢越精细（默认 15）"),
@@ -100,20 +104,21 @@ Run = Callable[[discord.Interaction, VideoOptions], Awaitable[None]]
 
 
 def _single(run: Run) -> Callable[..., Awaitable[None]]:
-    async def video(interaction: discord.Interaction, prompt: Prompt, negative: Negative | None = None,
-                    seed: Seed | None = None, steps: Steps | None = None, cfg: Cfg | None = None,
-                    size: str | None = None, duration: int | None = None) -> None:
-        await run(interaction, VideoOptions(prompt, negative, seed, steps, cfg, size, duration))
+    async def video(interaction: discord.Interaction, prompt: Prompt, image: discord.Attachment | None = None,
+                    negative: Negative | None = None, seed: Seed | None = None, steps: Steps | None = None,
+                    cfg: Cfg | None = None, size: str | None = None, duration: int | None = None) -> None:
+        await run(interaction, VideoOptions(prompt, negative, seed, steps, cfg, size, duration, image=image))
 
     return video
 
 
 def _with_workflow(run: Run, workflows: Sequence[str],
                    labels: Mapping[str, tuple[str, str]]) -> Callable[..., Awaitable[None]]:
-    async def video(interaction: discord.Interaction, prompt: Prompt, negative: Negative | None = None,
-                    seed: Seed | None = None, steps: Steps | None = None, cfg: Cfg | None = None,
-                    size: str | None = None, duration: int | None = None, workflow: str | None = None) -> None:
-        await run(interaction, VideoOptions(prompt, negative, seed, steps, cfg, size, duration, workflow))
+    async def video(interaction: discord.Interaction, prompt: Prompt, image: discord.Attachment | None = None,
+                    negative: Negative | None = None, seed: Seed | None = None, steps: Steps | None = None,
+                    cfg: Cfg | None = None, size: str | None = None, duration: int | None = None,
+                    workflow: str | None = None) -> None:
+        await run(interaction, VideoOptions(prompt, negative, seed, steps, cfg, size, duration, workflow, image))
 
     choices = [Choice(name=loc(labels[name][0], zh=labels[name][1]) if name in labels else name, value=name)
                for name in workflows[:25]]

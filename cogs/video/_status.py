@@ -13,28 +13,34 @@ the bot may not post, and its rate limits are per interaction), else the bot tok
 (`PartialMessage.edit` on the stored `status_message_id`). A 401/50027 from the webhook —
 the 15-minute token died earlier than we counted — switches the card to the bot token for
 good. After a restart there is no interaction: cards are rebuilt from the job record alone.
+
+An image-to-video card shows its start picture: the first edit of a card in this process
+attaches a small thumbnail (`attachment://start.jpg`) and remembers the URL Discord gave it, so
+later edits name that URL and upload nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from bot.comfy.watch import Progress
 from bot.jobs import FINISHED_STATES, JobRecord, JobState
 from bot.jobs.dispatcher import JobObserver
+from bot.jobs.start_images import image_ref_of
 from bot.logs import job_context
 from bot.workflows import WAN_NEGATIVE_PROMPT
 from cogs._errors import NO_MENTIONS, discord_code, token_is_dead
 from cogs.video._buttons import card_buttons
-from cogs.video._card import card_embed
+from cogs.video._card import START_THUMBNAIL, card_embed
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -51,6 +57,8 @@ TOKEN_LIFETIME = 15 * 60.0 - 60.0
 _LEFT_THE_QUEUE = (JobState.SUBMITTED, JobState.CANCELLED, JobState.FAILED)
 # States whose card shows a queue place or an ETA, read from the scheduler at each edit.
 _SHOWS_PLACE = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
+# New files for each request that sends them: a discord.File is read once.
+Files = Callable[[], list[discord.File]]
 
 
 @dataclass
@@ -66,6 +74,7 @@ class _Card:
     final: bool = False
     last_edit: float = float("-inf")
     unreachable: bool = False  # deleted, or no permission and no token: stop trying
+    thumbnail: str | None = None  # the start picture's URL once this process put it on the card
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     shown: asyncio.Event = field(default_factory=asyncio.Event)
@@ -187,7 +196,7 @@ class StatusCards(JobObserver):
 
     # -- one edit ---------------------------------------------------------------------------
 
-    async def _render(self, card: _Card) -> discord.Embed:
+    async def _render(self, card: _Card, thumbnail_url: str | None) -> discord.Embed:
         """The card as of now. The record may be a little behind the store (a coalesced
         edit, a queue refresh): for an unfinished job the store's answer wins."""
         job, progress, place = card.job, card.progress, None
@@ -200,15 +209,28 @@ class StatusCards(JobObserver):
                 card.job, card.final = job, job.state in FINISHED_STATES
         negative = str(job.params.get("negative_prompt") or "")
         return card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
-                          custom_negative=negative not in self._default_negatives)
+                          custom_negative=negative not in self._default_negatives, thumbnail_url=thumbnail_url)
+
+    async def _thumbnail(self, card: _Card) -> Files | None:
+        """The start picture's thumbnail to attach with this edit: until the card shows it."""
+        ref = image_ref_of(card.job)
+        if ref is None or card.thumbnail is not None:
+            return None
+        thumb = await self.services.images.thumbnail(ref)
+        return None if thumb is None else (lambda: [discord.File(io.BytesIO(thumb), START_THUMBNAIL)])
 
     async def _edit(self, card: _Card) -> None:
         try:
-            embed = await self._render(card)
+            files = await self._thumbnail(card)
+            embed = await self._render(card, f"attachment://{START_THUMBNAIL}" if files else card.thumbnail)
             view = card_buttons(card.job)
-            if card.token_alive(self.clock()) and await self._edit_with_token(card, embed, view):
-                return
-            await self._edit_with_bot(card, embed, view)
+            message = None
+            if card.token_alive(self.clock()):
+                message = await self._edit_with_token(card, embed, view, files)
+            if message is None:
+                message = await self._edit_with_bot(card, embed, view, files)
+            if files and message is not None and message.embeds and message.embeds[0].thumbnail.url:
+                card.thumbnail = message.embeds[0].thumbnail.url
         except discord.HTTPException as exc:
             self.services.metrics.discord_error(discord_code(exc) or "http")
             log.warning("card edit failed: %s/%s", exc.status, exc.code)
@@ -219,27 +241,35 @@ class StatusCards(JobObserver):
         finally:
             card.shown.set()
 
-    async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> bool:
-        """Edit through the interaction webhook; False when its token turned out dead."""
+    async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
+                               files: Files | None) -> discord.Message | None:
+        """Edit through the interaction webhook; None when its token turned out dead."""
         assert card.interaction is not None
         try:
             message = await card.interaction.edit_original_response(embed=embed, view=view,
-                                                                    allowed_mentions=NO_MENTIONS)
+                                                                    allowed_mentions=NO_MENTIONS,
+                                                                    **_attachments(files))
         except discord.HTTPException as exc:
             if not token_is_dead(exc):
                 raise
             self.services.metrics.discord_error(discord_code(exc) or 401)
             log.info("interaction token expired: card edits switch to the bot token")
             card.interaction = None
-            return False
+            return None
         if card.message_id is None:
             card.message_id = message.id
             await self.services.reads.set_status_message(card.job.id, message.id)
-        return True
+        return message
 
-    async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> None:
+    async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
+                             files: Files | None) -> discord.Message | None:
         if card.message_id is None:
             log.info("card has no message yet: edit skipped")
-            return
+            return None
         channel = self.bot.get_partial_messageable(card.job.channel_id, guild_id=card.job.guild_id or None)
-        await channel.get_partial_message(card.message_id).edit(embed=embed, view=view)
+        return await channel.get_partial_message(card.message_id).edit(embed=embed, view=view, **_attachments(files))
+
+
+def _attachments(files: Files | None) -> dict[str, Any]:
+    """The edit's `attachments` argument: only when uploading (else the card keeps its own)."""
+    return {} if files is None else {"attachments": files()}

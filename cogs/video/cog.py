@@ -1,19 +1,22 @@
 """`/video` and the buttons on cards and videos. The cog decides nothing.
 
-A request goes: options checked against the template (`VideoRequest.build`: pure, no I/O, so
-a mistake is answered at once, privately) → public defer (the 3-second clock stops; the
-"thinking…" placeholder will become the status card) → admission (limits, moderation,
-channel rules) → queued, the dispatcher woken → the card shown. A refusal removes the
-placeholder and answers privately, in the member's language, with the reason and when to
-retry. Reroll and "Same settings" on a posted video take the same path with the source job's
-parameters (a new seed for Reroll); Cancel and Delete are for the owner or a moderator.
+A request goes: the template chosen by whether a picture came with it (`pick_template`:
+image-to-video with one, text-to-video without) → options checked against it (`VideoRequest.
+build`: pure, no I/O, so a mistake is answered at once, privately; a picture over the size
+limit too, by its declared size) → public defer (the 3-second clock stops; the "thinking…"
+placeholder will become the status card) → the picture downloaded, checked, fitted and kept
+(`_picture`) → admission (limits, moderation, channel rules) → queued, the dispatcher woken →
+the card shown. A refusal removes the placeholder and answers privately, in the member's
+language, with the reason and when to retry. Reroll and "Same settings" on a posted video take
+the same path with the source job's parameters (a new seed for Reroll) and its kept picture;
+Cancel and Delete are for the owner or a moderator.
 
 Remix (on a posted video, and on `/history`) opens a form (`_remix.RemixForm`) pre-filled with
 the source job's prompt and negative prompt; its submit takes the same path again, with the
-source job's parameters — every one it stored, whatever this code knows of — except the
-edited prompt, negative prompt and seed. Whoever clicks becomes the owner of the new job, under
-their own limits. Submits are answered by a listener, from the form's custom_id alone, so a
-form opened before a restart still works after it.
+source job's parameters — every one it stored, whatever this code knows of, and its kept
+picture — except the edited prompt, negative prompt and seed. Whoever clicks becomes the owner
+of the new job, under their own limits. Submits are answered by a listener, from the form's
+custom_id alone, so a form opened before a restart still works after it.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ import discord
 from discord.ext import commands
 
 from bot.jobs import AdmissionRefused, CancelOutcome, JobRecord, JobRequest, Requester
+from bot.jobs.start_images import START_IMAGE_PARAM, image_ref_of
 from bot.logs import job_context
-from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest
+from bot.workflows import PARAMS, RequestInvalid, Template, VideoRequest, pick_template
 from cogs._errors import (
     NO_MENTIONS,
     UNEXPECTED,
@@ -41,6 +45,7 @@ from cogs._permissions import is_moderator
 from cogs.video import _messages as text
 from cogs.video._buttons import COG_NAME, Action
 from cogs.video._options import VideoOptions, build_video_command
+from cogs.video._picture import PictureRefused, check_declared, picture_from, picture_reused
 from cogs.video._remix import FORM_ID, RemixEntry, RemixForm, not_editable
 from cogs.video._status import StatusCards
 
@@ -72,28 +77,38 @@ class VideoCog(commands.Cog, name=COG_NAME):
     # -- requests ---------------------------------------------------------------------------
 
     async def create_from_options(self, interaction: discord.Interaction, options: VideoOptions) -> None:
-        """`/video`'s callback."""
-        template = self.services.templates.get(options.workflow or "") or self.services.default_template
-        await self.create(interaction, template, options.params())
-
-    async def create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any]) -> None:
-        """Validate, defer, admit, queue and show the card; every refusal answered privately."""
+        """`/video`'s callback: validate, defer, admit, queue and show the card; every refusal
+        answered privately."""
         with job_context(guild=interaction.guild_id, user=interaction.user.id):
             try:
-                await self._create(interaction, template, raw, None)
+                await self._from_options(interaction, options)
             except Exception as exc:  # noqa: BLE001 - the member must hear back whatever happened
                 await self._failed(interaction, exc)
 
+    async def _from_options(self, interaction: discord.Interaction, options: VideoOptions) -> None:
+        try:
+            template = pick_template(self.services.templates, options.workflow, image=options.image is not None)
+        except RequestInvalid as exc:  # a picture and no image-to-video, or the reverse
+            self.services.metrics.refused("invalid")
+            await reply_error(interaction, describe(exc, interaction.locale) or str(exc))
+            return
+        await self._create(interaction, template, options.params(), None, attachment=options.image)
+
     async def _create(self, interaction: discord.Interaction, template: Template, raw: dict[str, Any],
-                      placeholder: int | None, carried: Mapping[str, Any] | None = None) -> None:
+                      placeholder: int | None, *, carried: Mapping[str, Any] | None = None,
+                      attachment: discord.Attachment | None = None, image_ref: str | None = None) -> None:
         """`placeholder`: the message id of a public defer already made (a button click);
-        `carried`: stored params of a source job that the request does not check, kept as they are."""
+        `carried`: stored params of a source job that the request does not check, kept as they
+        are. The start picture is a new `attachment` (/video) or a kept `image_ref` (Reroll,
+        Same settings, Remix)."""
         locale = interaction.locale
         if not self.services.accepting:
             await reply_error(interaction, text.RESTARTING.render(locale))
             return
         try:
             request = VideoRequest.build(template, **raw)
+            if attachment is not None:
+                check_declared(attachment)  # before downloading anything
         except RequestInvalid as exc:
             self.services.metrics.refused("invalid")
             await reply_error(interaction, describe(exc, locale) or str(exc))
@@ -101,9 +116,20 @@ class VideoCog(commands.Cog, name=COG_NAME):
         # Nothing slower than the defer may come before it: the 3-second clock is running.
         if not interaction.response.is_done():
             placeholder = await defer_public(interaction)
+        params = {**(carried or {}), **request.to_params()}
         try:
-            params = {**(carried or {}), **request.to_params()}
-            job = await self.services.admission.submit(self._requester(interaction), JobRequest(template.name, params))
+            if attachment is not None:
+                params[START_IMAGE_PARAM] = await picture_from(self.services, attachment, request, locale)
+            elif image_ref is not None:
+                params[START_IMAGE_PARAM] = await picture_reused(self.services, image_ref, locale)
+        except PictureRefused as exc:
+            self.services.metrics.refused("invalid")
+            log.info("start picture refused: %s", exc)
+            await reply_error(interaction, exc.text)
+            return
+        try:
+            job = await self.services.admission.submit(self._requester(interaction),
+                                                       JobRequest(template.name, params))
         except AdmissionRefused as exc:
             self.services.metrics.refused(exc.reason.value)
             log.info("refused: %s", exc)
@@ -183,10 +209,14 @@ class VideoCog(commands.Cog, name=COG_NAME):
         source = await self._source(interaction, job_id)
         if source is None:
             return
-        template, raw = self._source_request(source)
+        try:
+            template, raw, image_ref = self._source_request(source)
+        except RequestInvalid as exc:  # the server no longer offers that kind of video
+            await reply_error(interaction, describe(exc, interaction.locale) or str(exc))
+            return
         if new_seed:
             raw["seed"] = None  # drawn afresh by VideoRequest.build
-        await self._create(interaction, template, raw, placeholder)
+        await self._create(interaction, template, raw, placeholder, image_ref=image_ref)
 
     async def _source(self, interaction: discord.Interaction, job_id: int) -> JobRecord | None:
         """The job a button or form names; None (the member told) when it no longer exists."""
@@ -195,11 +225,14 @@ class VideoCog(commands.Cog, name=COG_NAME):
             await reply_error(interaction, text.JOB_UNKNOWN.render(interaction.locale, job_id=job_id))
         return source
 
-    def _source_request(self, source: JobRecord) -> tuple[Template, dict[str, Any]]:
-        """The source job's template (the default if it is no longer configured) and the raw
-        values of the params that template takes."""
-        template = self.services.templates.get(source.template) or self.services.default_template
-        return template, {name: source.params.get(name) for name in PARAMS if template.supports(name)}
+    def _source_request(self, source: JobRecord) -> tuple[Template, dict[str, Any], str | None]:
+        """The template to run the source job's request again (its own when still configured
+        and of the same kind), the raw values of the params that template takes, and the
+        source's kept start picture. Raises RequestInvalid when no configured template is of
+        the kind the source needs (a picture job with no image-to-video template left)."""
+        image_ref = image_ref_of(source)
+        template = pick_template(self.services.templates, source.template, image=image_ref is not None)
+        return template, {name: source.params.get(name) for name in PARAMS if template.supports(name)}, image_ref
 
     # -- remix ------------------------------------------------------------------------------
 
@@ -236,8 +269,14 @@ class VideoCog(commands.Cog, name=COG_NAME):
         source = await self._source(interaction, job_id)
         if source is None:
             return
-        template, raw = self._source_request(source)
+        try:
+            template, raw, image_ref = self._source_request(source)
+        except RequestInvalid as exc:
+            await reply_error(interaction, describe(exc, interaction.locale) or str(exc))
+            return
         raw.update(entry.raw())
-        carried = {name: value for name, value in source.params.items() if name not in PARAMS}
+        # Every other stored param goes along as it is; the picture is checked again as image_ref.
+        carried = {name: value for name, value in source.params.items()
+                   if name not in PARAMS and name != START_IMAGE_PARAM}
         log.info("remix of job %s", job_id)
-        await self._create(interaction, template, raw, None, carried)
+        await self._create(interaction, template, raw, None, carried=carried, image_ref=image_ref)

@@ -147,5 +147,23 @@ async def test_check_with_a_broken_template_is_a_configuration_error(tmp_path: P
     run = await wanbot("check", "--workflow", "wan-native,nope", "--comfyui", "http://127.0.0.1:9", cwd=tmp_path)
     assert run.code == 2
     assert run.err == ("wanbot: template 'nope': no such file, and not a built-in template "
-                       "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b)\n")
+                       "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b, wan-wrapper-i2v, wan-native-i2v)\n")
     assert run.out == ""
+
+
+async def test_check_covers_the_image_to_video_templates(tmp_path: Path) -> None:
+    i2v = {"WANBOT_WORKFLOW": "wan-native-i2v,wan-wrapper-i2v"}
+    async with FakeComfyUI() as full, FakeComfyUI() as old:
+        # A server without the CLIP vision model, and with a WanVideoWrapper from before its
+        # image-to-video encoder (March 2025, like the captured one).
+        old.models = {**old.models, "clip_vision": []}
+        old.object_info = {k: v for k, v in old.object_info.items() if k != "WanVideoImageToVideoEncode"}
+        ok = await wanbot("check", "--comfyui", full.url, cwd=tmp_path, env=i2v)
+        lacking = await wanbot("check", "--comfyui", old.url, cwd=tmp_path, env=i2v)
+    assert ok.code == 0, ok.out + ok.err
+    assert "1 of 1 backend(s) can run wan-native-i2v and wan-wrapper-i2v" in ok.out
+    assert lacking.code == 1
+    assert (f"{old.url}: wan-native-i2v: model file 'clip_vision_h.safetensors' not found in models/clip_vision "
+            "(CLIPVisionLoader.clip_name, node 7)") in lacking.out
+    assert (f"{old.url}: wan-wrapper-i2v: node WanVideoImageToVideoEncode missing: install the "
+            "ComfyUI-WanVideoWrapper node pack") in lacking.out

@@ -37,8 +37,13 @@ async def test_the_video_command_as_discord_sees_it(world: World) -> None:
     video = _video(world.discord.commands())
     assert video["description_localizations"]["zh-CN"].startswith("用文字提示词")
     names = [o["name"] for o in video["options"]]
-    assert names == ["prompt", "negative", "seed", "steps", "cfg", "size", "duration"]  # one template: no workflow
+    # One template: no workflow. The picture comes right after the prompt, where members see it.
+    assert names == ["prompt", "image", "negative", "seed", "steps", "cfg", "size", "duration"]
     assert _option(video, "prompt")["required"] and _option(video, "prompt")["name_localizations"]["zh-CN"] == "提示词"
+    image = _option(video, "image")
+    assert (image["type"], image.get("required", False)) == (11, False)  # an optional attachment
+    assert image["name_localizations"]["zh-CN"] == "图片"
+    assert image["description_localizations"]["zh-CN"].startswith("从这张图片开始")
     steps = _option(video, "steps")
     assert (steps["min_value"], steps["max_value"]) == (10, 30)
     cfg = _option(video, "cfg")

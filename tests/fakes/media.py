@@ -1,13 +1,16 @@
 """Real, playable MP4 clips for tests, made with the ffmpeg binary that imageio-ffmpeg ships.
 
 Owns: generating small H.264 clips (a moving test pattern) and big ones of a chosen size (for
-download, re-encode and upload-limit tests), cached on disk so a test session encodes each
-distinct clip once.
+download, re-encode and upload-limit tests), clips whose every frame is a given picture (what
+the ComfyUI emulator renders for an image-to-video prompt), cached on disk so a test session
+encodes each distinct clip once.
 
 - `cached_mp4(**params)` returns the path of the cached clip (do not modify it).
 - `make_mp4(path, **params)` puts a copy at `path` (blocking: call it from a thread or at
   collection time, never on a running event loop).
 - `make_mp4_async(path, **params)` does the same from async code without blocking the loop.
+- `image_clip(picture)` returns the cached clip made of `picture` (blocking).
+- `first_frame_colour(video)` is the average colour of a clip's first frame (blocking).
 
 `target_bytes` makes a clip of that size: the encoder is asked for ~70% of the matching bitrate
 on a noisy source (noise does not compress; x264 overshoots on it, hence the headroom), and the
@@ -25,11 +28,12 @@ import struct
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import imageio_ffmpeg
 
-__all__ = ["cached_mp4", "ffmpeg_exe", "make_mp4", "make_mp4_async"]
+__all__ = ["cached_mp4", "ffmpeg_exe", "first_frame_colour", "image_clip", "make_mp4", "make_mp4_async"]
 
 # Bump when the recipe changes so stale clips in the on-disk cache are not reused.
 _RECIPE = "v2"
@@ -85,12 +89,9 @@ def _pad_to(path: Path, target_bytes: int) -> None:
             remaining -= min(remaining, len(chunk))
 
 
-def cached_mp4(
-    *, width: int = 64, height: int = 64, frames: int = 17, fps: int = 16, target_bytes: int | None = None
-) -> Path:
-    """Path of a cached clip with these parameters, encoding it on first use. Blocking."""
-    key = f"{_RECIPE}-{width}x{height}-{frames}f-{fps}fps-{target_bytes}"
-    name = f"clip-{hashlib.sha1(key.encode()).hexdigest()[:16]}.mp4"
+def _encoded_once(name: str, args: list[str], finish: Callable[[Path], None] | None = None) -> Path:
+    """Run ffmpeg `args` (the output file goes last) once per `name` into the cache, then
+    `finish` on the result; atomic: a concurrent process never sees a half-written clip."""
     final = _cache_dir() / name
     with _LOCK:
         if final.exists():
@@ -99,15 +100,46 @@ def cached_mp4(
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            subprocess.run([*_encode_args(width, height, frames, fps, target_bytes), str(tmp)],
-                           check=True, capture_output=True, timeout=120)
-            if target_bytes is not None:
-                _pad_to(tmp, target_bytes)
-            # Atomic: a concurrent process never sees a half-written clip.
+            subprocess.run([*args, str(tmp)], check=True, capture_output=True, timeout=120)
+            if finish is not None:
+                finish(tmp)
             os.replace(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
     return final
+
+
+def image_clip(picture: Path, *, frames: int = 9, fps: int = 16, side: int = 256) -> Path:
+    """Path of a cached H.264 clip whose every frame is `picture`, scaled to fit `side` pixels
+    (even sides, as yuv420p needs). Blocking."""
+    digest = hashlib.sha1(picture.read_bytes()).hexdigest()[:16]
+    name = f"still-{_RECIPE}-{digest}-{frames}f-{fps}fps-{side}.mp4"
+    scale = f"scale=w={side}:h={side}:force_original_aspect_ratio=decrease:force_divisible_by=2"
+    args = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-i", str(picture),
+            "-frames:v", str(frames), "-r", str(fps), "-vf", scale, "-c:v", "libx264", "-preset", "ultrafast",
+            "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"]
+    return _encoded_once(name, args)
+
+
+def first_frame_colour(video: Path) -> tuple[int, int, int]:
+    """The average RGB of the first frame of `video`, decoded by ffmpeg. Blocking."""
+    run = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(video), "-frames:v", "1",
+                          "-vf", "scale=1:1:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True, timeout=60)
+    red, green, blue = run.stdout[:3]
+    return red, green, blue
+
+
+def cached_mp4(
+    *, width: int = 64, height: int = 64, frames: int = 17, fps: int = 16, target_bytes: int | None = None
+) -> Path:
+    """Path of a cached clip with these parameters, encoding it on first use. Blocking."""
+    key = f"{_RECIPE}-{width}x{height}-{frames}f-{fps}fps-{target_bytes}"
+    name = f"clip-{hashlib.sha1(key.encode()).hexdigest()[:16]}.mp4"
+    def pad(path: Path) -> None:
+        if target_bytes is not None:
+            _pad_to(path, target_bytes)
+    return _encoded_once(name, _encode_args(width, height, frames, fps, target_bytes), pad)
 
 
 def make_mp4(

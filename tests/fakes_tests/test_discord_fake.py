@@ -23,12 +23,15 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
+from PIL import Image
 
 from tests.fakes.discord import (
     DEFAULT_UPLOAD_LIMIT,
     ENV_VAR,
+    CommandAttachment,
     FakeDiscord,
     FakeWorld,
+    OptionType,
     running_bot,
 )
 
@@ -76,6 +79,7 @@ class SampleBot(commands.Bot):
         self.release = asyncio.Event()
         self.slow_delay = 0.0
         self.ready_count = 0
+        self.seen_attachments: list[discord.Attachment] = []
         add_sample_commands(self)
 
     async def setup_hook(self) -> None:
@@ -189,6 +193,15 @@ def add_sample_commands(bot: SampleBot) -> None:
         await extra.delete()
         await interaction.edit_original_response(content="final", attachments=[])
         await interaction.delete_original_response()
+
+    @tree.command(description="Read an attached picture and show it back as a thumbnail")
+    async def mirror(interaction: discord.Interaction, picture: discord.Attachment) -> None:
+        data = await picture.read()
+        bot.seen_attachments.append(picture)
+        embed = discord.Embed(title=f"{picture.filename} {picture.size} {picture.content_type} "
+                                    f"{picture.width}x{picture.height} {picture.ephemeral}")
+        embed.set_thumbnail(url="attachment://copy.png")
+        await interaction.response.send_message(embed=embed, file=discord.File(io.BytesIO(data), "copy.png"))
 
     admin = app_commands.Group(name="admin", description="Moderator tools")
     queue = app_commands.Group(name="queue", description="Queue control", parent=admin)
@@ -330,6 +343,34 @@ async def test_file_upload_bytes_arrive_intact(fake: FakeDiscord, bot: SampleBot
     assert edit.content == f"posted (limit {DEFAULT_UPLOAD_LIMIT})"
     async with aiohttp.ClientSession() as http, http.get(attachment.url) as response:
         assert await response.read() == attachment.data
+
+
+async def test_an_attachment_option_reaches_the_bot_through_the_cdn(fake: FakeDiscord, bot: SampleBot) -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (9, 99, 199)).save(out, "PNG")
+    picture = CommandAttachment("sunset.jpg", out.getvalue())  # a PNG under a JPEG name
+    handle = await fake.slash("mirror", {"picture": picture})
+    (definition,) = [c for c in fake.commands() if c["name"] == "mirror"]
+    assert definition["options"][0]["type"] == OptionType.ATTACHMENT == 11
+    (option,) = handle.payload["data"]["options"]
+    resolved = handle.payload["data"]["resolved"]["attachments"][option["value"]]
+    assert resolved["filename"] == "sunset.jpg" and resolved["size"] == len(picture.data)
+    assert resolved["content_type"] == "image/jpeg"  # Discord goes by the name; the bytes say otherwise
+    assert (resolved["width"], resolved["height"], resolved["ephemeral"]) == (40, 30, True)
+    assert f"/ephemeral-attachments/{fake.world.application_id}/{option['value']}/sunset.jpg" in resolved["url"]
+    reply = await fake.wait_for_message(lambda m: bool(m.embeds))
+    assert reply.embeds[0]["title"] == f"sunset.jpg {len(picture.data)} image/jpeg 40x30 True"
+    (copy,) = reply.attachments
+    assert copy.data == picture.data  # the bot downloaded the exact bytes from the CDN
+    # An embed naming attachment://copy.png is stored pointing at that attachment, as Discord does.
+    assert reply.embeds[0]["thumbnail"]["url"] == copy.url
+    downloads = [r for r in fake.requests if r.path.startswith("/ephemeral-attachments/")]
+    assert [(r.method, r.status) for r in downloads] == [("GET", 200)]
+
+
+async def test_an_attachment_option_takes_only_a_file(fake: FakeDiscord, bot: SampleBot) -> None:
+    with pytest.raises(ValueError, match="CommandAttachment"):
+        await fake.slash("mirror", {"picture": "not-a-file.png"})
 
 
 @pytest.mark.parametrize("via", ["channel", "followup"])

@@ -16,8 +16,9 @@ from bot.comfy.backend import Backend
 from bot.comfy.client import ComfyClient
 from bot.comfy.events import EventStream
 from bot.comfy.watch import Watch
-from bot.jobs import JobState, Scheduler
+from bot.jobs import JobRequest, JobState, Requester, Scheduler
 from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
+from bot.jobs.start_images import START_IMAGE_PARAM, StartImages
 from bot.ops.metrics import Metrics
 from bot.workflows import load_template
 from storage import JobRecord
@@ -115,8 +116,14 @@ class Rig:
         client = ScriptedClient(fake.url, self.session, retry=FAST_RETRY)
         return Backend(client, EventStream(client, heartbeat=5))
 
+    def images(self, keep_for: float = 3600.0) -> StartImages:
+        """The start pictures beside the outputs, bound to each job's template's LoadImage."""
+        return StartImages(self.outputs, keep_for=keep_for,
+                           targets=lambda job: tuple(load_template(job.template).image_targets))
+
     def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
-                   metrics: Metrics | None = None, templates: Sequence[str] = ("wan-native",),
+                   metrics: Metrics | None = None, images: StartImages | None = None,
+                   templates: Sequence[str] = ("wan-native", "wan-native-i2v", "wan-wrapper-i2v"),
                    **config: Any) -> Dispatcher:
         backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
         settings = DispatchConfig(
@@ -126,7 +133,8 @@ class Rig:
         for name, value in config.items():
             setattr(settings, name, value)
         dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
-                                templates={name: load_template(name) for name in templates}, metrics=metrics)
+                                templates={name: load_template(name) for name in templates}, metrics=metrics,
+                                images=images)
         self.dispatchers.append(dispatcher)
         return dispatcher
 
@@ -136,8 +144,16 @@ class Rig:
         return dispatcher
 
     async def enqueue(self, user: int, prompt: str = "a cat", template: str = "wan-native") -> JobRecord:
-        request = video(prompt, frames=17)
-        job = await self.scheduler.enqueue(member(user), replace(request, template=template))
+        return await self._queued(member(user), replace(video(prompt, frames=17), template=template))
+
+    async def enqueue_i2v(self, user: int, image_ref: str, template: str = "wan-native-i2v") -> JobRecord:
+        """An image-to-video job starting from the kept picture `image_ref` (square frame)."""
+        params = {"prompt": "the picture comes alive", "frames": 17, "width": 624, "height": 624, "steps": 15,
+                  START_IMAGE_PARAM: image_ref}
+        return await self._queued(member(user), JobRequest(template, params))
+
+    async def _queued(self, requester: Requester, request: JobRequest) -> JobRecord:
+        job = await self.scheduler.enqueue(requester, request)
         for d in self.dispatchers:
             d.kick()
         return job

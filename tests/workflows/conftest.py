@@ -1,4 +1,5 @@
-"""Fixtures for the workflow-template tests: the ComfyUI captures kept with the emulator."""
+"""Fixtures for the workflow-template tests: the ComfyUI captures kept with the emulator, with
+the supplement's image-to-video nodes (written from their sources, which the file names)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.comfyui import captured_object_info, captures_dir
+from tests.fakes.comfyui import captures_dir, emulated_object_info
 
 
 @pytest.fixture(scope="session")
 def object_info() -> dict[str, Any]:
-    return captured_object_info()
+    return emulated_object_info()
 
 
 @pytest.fixture(scope="session")

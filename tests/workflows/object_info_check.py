@@ -1,8 +1,10 @@
 """A small re-implementation of ComfyUI's submit-time input validation (execution.py
 `validate_inputs`) against a captured /object_info, for checking graphs without a server.
 
-Model-file combos are the one exception: the capture server had different files installed, so
-an input named in `model_inputs` only has to be a combo in object_info and hold a file name.
+Model-file combos are one exception: the capture server had different files installed, so an
+input named in `model_inputs` only has to be a combo in object_info and hold a file name. Inputs
+named in `upload_inputs` (LoadImage's image, which the bot fills with the name of the picture it
+uploads) are the other: ComfyUI validates them against the input folder, not the combo.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def graph_problems(
     graph: Graph,
     object_info: Mapping[str, Any],
     model_inputs: Collection[tuple[str, str]] = (),
+    upload_inputs: Collection[tuple[str, str]] = (),
 ) -> list[str]:
     problems: list[str] = []
     for node_id, node in graph.items():
@@ -26,7 +29,7 @@ def graph_problems(
         if info is None:
             problems.append(f"node {node_id}: {node['class_type']} is not in object_info")
             continue
-        problems += _node_problems(node_id, node, info, graph, object_info, model_inputs)
+        problems += _node_problems(node_id, node, info, graph, object_info, model_inputs, upload_inputs)
     return problems
 
 
@@ -37,6 +40,7 @@ def _node_problems(
     graph: Graph,
     object_info: Mapping[str, Any],
     model_inputs: Collection[tuple[str, str]],
+    upload_inputs: Collection[tuple[str, str]],
 ) -> list[str]:
     required = info["input"].get("required", {})
     optional = info["input"].get("optional", {})
@@ -51,8 +55,10 @@ def _node_problems(
         if spec is None:
             problems.append(f"{where}: not an input of this class")
             continue
-        is_model = (node_id, name) in model_inputs
-        problem = _value_problem(spec, value, graph, object_info, is_model)
+        if (node_id, name) in upload_inputs:
+            problem = _upload_problem(spec, value)
+        else:
+            problem = _value_problem(spec, value, graph, object_info, (node_id, name) in model_inputs)
         if problem:
             problems.append(f"{where}: {problem}")
     return problems
@@ -96,6 +102,12 @@ def _value_problem(
     if kind == "STRING":
         return None if isinstance(value, str) else f"{value!r} is not a string"
     return _link_problem(kind, value, graph, object_info)
+
+
+def _upload_problem(spec: list[Any], value: Any) -> str | None:
+    if _combo_options(spec) is None or not (len(spec) > 1 and spec[1].get("image_upload")):
+        return "is bound to an uploaded picture but object_info has no image_upload combo for it"
+    return None if isinstance(value, str) and value else f"{value!r} is not a file name"
 
 
 def _number_problem(kind: str, value: Any, config: Mapping[str, Any]) -> str | None:

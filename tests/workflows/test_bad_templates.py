@@ -200,7 +200,7 @@ def test_missing_file_names_the_path_and_builtins(tmp_path: Path) -> None:
         load_template(missing)
     assert str(caught.value) == (
         f"template '{missing}': no such file, and not a built-in template "
-        "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b)"
+        "(wan-wrapper, wan-native, wan-wrapper-14b, wan-native-14b, wan-wrapper-i2v, wan-native-i2v)"
     )
 
 
@@ -234,3 +234,40 @@ def test_label_and_vram_are_optional_and_read_per_language() -> None:
     assert (plain.label("zh-CN"), plain.vram_gb) == ("mini", None)
     english_only = parse_template(json.dumps(minimal_spec(label={"en-US": "Quick"}, vram_gb=12)), "x.json")
     assert (english_only.label("zh-CN"), english_only.label("en-GB"), english_only.vram_gb) == ("Quick", "Quick", 12)
+def _with_load_image(**overrides: Any) -> dict[str, Any]:
+    spec = minimal_spec(**overrides)
+    spec["workflow"]["5"] = {"class_type": "LoadImage", "inputs": {"image": "start.png"}}
+    return spec
+
+
+def test_an_i2v_template_must_say_where_the_picture_goes() -> None:
+    error = _error(_with_load_image(kind="i2v"))
+    assert str(error) == (
+        "template 'x.json': kind \"i2v\" starts from a picture: bind \"image\" to the image input of a "
+        "LoadImage node, e.g. \"image\": [\"<node id>\", \"image\"]"
+    )
+
+
+def test_a_t2v_template_cannot_bind_a_picture() -> None:
+    bindings = {"prompt": ["2", "text"], "image": ["5", "image"]}
+    assert 'binds "image" but its kind is "t2v"' in str(_error(_with_load_image(bindings=bindings)))
+
+
+def test_the_kind_is_t2v_or_i2v() -> None:
+    assert 'kind: must be "t2v" (from text) or "i2v" (from a picture)' in str(_error(minimal_spec(kind="v2v")))
+
+
+def test_an_i2v_template_loads_with_its_picture_binding() -> None:
+    bindings = {"prompt": ["2", "text"], "image": ["5", "image"]}
+    template = parse_template(json.dumps(_with_load_image(kind="i2v", bindings=bindings)), "x.json")
+    assert template.kind == "i2v" and template.starts_from_image
+    assert [(t.node_id, t.input_name) for t in template.image_targets] == [("5", "image")]
+    assert template.params == ("prompt",)  # the picture is not one of the video params
+    assert template.render({"prompt": "p", "image": "wanbot/job-1-ab.png"})["5"]["inputs"]["image"] == (
+        "wanbot/job-1-ab.png")
+
+
+def test_the_picture_binding_is_checked_like_the_others() -> None:
+    bindings = {"prompt": ["2", "text"], "image": ["5", "picture"]}
+    assert "binding 'image' points at input 'picture' of node '5' (LoadImage)" in str(
+        _error(_with_load_image(kind="i2v", bindings=bindings)))

@@ -18,6 +18,14 @@ def _model_inputs(template: Template) -> set[tuple[str, str]]:
     return {(ref.node_id, ref.input_name) for ref in template.model_files()}
 
 
+def _uploads(template: Template) -> set[tuple[str, str]]:
+    return {(t.node_id, t.input_name) for t in template.image_targets}
+
+
+def _problems(template: Template, graph: dict[str, Any], object_info: dict[str, Any]) -> list[str]:
+    return graph_problems(graph, object_info, _model_inputs(template), _uploads(template))
+
+
 @pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
 def test_builtin_loads_and_binds_every_param(name: str) -> None:
     template = load_template(name)
@@ -29,7 +37,7 @@ def test_builtin_loads_and_binds_every_param(name: str) -> None:
 @pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
 def test_every_input_valid_against_object_info(name: str, object_info: dict[str, Any]) -> None:
     template = load_template(name)
-    assert graph_problems(template.workflow, object_info, _model_inputs(template)) == []
+    assert _problems(template, template.workflow, object_info) == []
 
 
 @pytest.mark.parametrize("name", BUILTIN_TEMPLATES)
@@ -39,7 +47,7 @@ def test_only_model_file_combos_are_exempt(name: str, object_info: dict[str, Any
     template = load_template(name)
     graph = template.workflow
     refs = template.model_files()
-    assert len(refs) == 3
+    assert len(refs) == (4 if template.starts_from_image else 3)  # i2v adds the CLIP vision model
     for ref in refs:
         assert (ref.class_type, ref.input_name) in MODEL_INPUTS
         spec = object_info[ref.class_type]["input"]["required"][ref.input_name]
@@ -64,7 +72,7 @@ def test_global_limits_stay_inside_node_ranges(
     template = load_template(name)
     request = VideoRequest.build(template, None, prompt="p", **extreme)
     graph = template.render(request.to_params())
-    assert graph_problems(graph, object_info, _model_inputs(template)) == []
+    assert _problems(template, graph, object_info) == []
 
 
 def _links(graph: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -150,7 +158,8 @@ def test_14b_builtins_are_the_1_3b_graphs_with_the_14b_model(big: str, small: st
 
 def test_builtins_declare_their_vram_and_a_label_in_both_languages() -> None:
     needs = {name: load_template(name).vram_gb for name in BUILTIN_TEMPLATES}
-    assert needs == {"wan-wrapper": 8, "wan-native": 8, "wan-wrapper-14b": 24, "wan-native-14b": 24}
+    assert needs == {"wan-wrapper": 8, "wan-native": 8, "wan-wrapper-14b": 24, "wan-native-14b": 24,
+                     "wan-wrapper-i2v": 24, "wan-native-i2v": 24}
     big = load_template("wan-wrapper-14b")
     assert (big.label("en-US"), big.label("zh-CN")) == ("Best (14B)", "高质量 (14B)")
     for name in BUILTIN_TEMPLATES:
@@ -166,3 +175,52 @@ def test_the_emulator_has_every_builtin_model_as_reference(name: str) -> None:
 
     for ref in load_template(name).model_files():
         assert ref.filename in REFERENCE_MODELS[ref.folder]
+@pytest.mark.parametrize(("name", "kind"), [("wan-wrapper", "t2v"), ("wan-native", "t2v"),
+                                            ("wan-wrapper-i2v", "i2v"), ("wan-native-i2v", "i2v")])
+def test_each_builtin_says_what_it_starts_from(name: str, kind: str, object_info: dict[str, Any]) -> None:
+    template = load_template(name)
+    assert template.kind == kind
+    if kind == "t2v":
+        assert template.image_targets == ()
+        return
+    (target,) = template.image_targets
+    graph = template.workflow
+    assert graph[target.node_id]["class_type"] == "LoadImage" and target.input_name == "image"
+    # The picture reaches both the CLIP vision encoder and the image-to-video encoder.
+    users = {node["class_type"] for node in graph.values() if [target.node_id, 0] in node["inputs"].values()}
+    assert len(users) == 2
+    clip = [ref for ref in template.model_files() if ref.folder == "clip_vision"]
+    assert [(r.class_type, r.filename) for r in clip] == [("CLIPVisionLoader", "clip_vision_h.safetensors")]
+    # Wan's own default for 480p image-to-video is a shift of 3 (its generate.py).
+    assert template.default("shift") == 3.0
+
+
+def test_native_i2v_is_the_official_example_shape() -> None:
+    """ComfyUI's official Wan 2.1 image-to-video example: core nodes only, the picture through
+    CLIPVisionEncode and WanImageToVideo into KSampler, saved by SaveVideo."""
+    graph = load_template("wan-native-i2v").workflow
+    by_class = {node["class_type"]: node_id for node_id, node in graph.items()}
+    assert set(by_class) == {"CLIPLoader", "CLIPTextEncode", "UNETLoader", "ModelSamplingSD3", "LoadImage",
+                             "CLIPVisionLoader", "CLIPVisionEncode", "VAELoader", "WanImageToVideo", "KSampler",
+                             "VAEDecode", "CreateVideo", "SaveVideo"}
+    i2v = graph[by_class["WanImageToVideo"]]["inputs"]
+    assert i2v["clip_vision_output"] == [by_class["CLIPVisionEncode"], 0]
+    assert i2v["start_image"] == [by_class["LoadImage"], 0]
+    sampler = graph[by_class["KSampler"]]["inputs"]
+    wan = by_class["WanImageToVideo"]
+    assert (sampler["positive"], sampler["negative"], sampler["latent_image"]) == ([wan, 0], [wan, 1], [wan, 2])
+    assert graph[by_class["UNETLoader"]]["inputs"]["unet_name"] == "wan2.1_i2v_480p_14B_fp16.safetensors"
+
+
+def test_wrapper_i2v_is_kijais_image_to_video_path() -> None:
+    graph = load_template("wan-wrapper-i2v").workflow
+    by_class = {node["class_type"]: node_id for node_id, node in graph.items()}
+    assert set(by_class) == {"LoadWanVideoT5TextEncoder", "WanVideoTextEncode", "WanVideoModelLoader", "LoadImage",
+                             "CLIPVisionLoader", "WanVideoClipVisionEncode", "WanVideoVAELoader",
+                             "WanVideoImageToVideoEncode", "WanVideoSampler", "WanVideoDecode", "VHS_VideoCombine"}
+    encode = graph[by_class["WanVideoImageToVideoEncode"]]["inputs"]
+    assert encode["clip_embeds"] == [by_class["WanVideoClipVisionEncode"], 0]
+    assert encode["start_image"] == [by_class["LoadImage"], 0]
+    assert encode["fun_or_fl2v_model"] is False  # a plain I2V model, not FLF2V or Fun
+    assert graph[by_class["WanVideoSampler"]]["inputs"]["image_embeds"] == [by_class["WanVideoImageToVideoEncode"], 0]
+    assert graph[by_class["WanVideoModelLoader"]]["inputs"]["model"] == "Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import load_settings
-from bot.workflows import TemplateError, load_templates
+from bot.workflows import RequestInvalid, TemplateError, load_templates, pick_template
 
 
 def _renamed_copy(tmp_path: Path, builtin: str, name: str) -> Path:
@@ -53,3 +53,41 @@ def test_no_template_at_all_is_refused() -> None:
     with pytest.raises(TemplateError):
         load_templates([])
 
+
+
+# --- which template runs a request: from text (t2v) or from a picture (i2v) -------------------
+
+BOTH = ["wan-native", "wan-wrapper", "wan-native-i2v", "wan-wrapper-i2v"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "wanted", "image", "expected"),
+    [
+        (BOTH, None, False, "wan-native"),  # the first t2v one, as before
+        (BOTH, None, True, "wan-native-i2v"),  # the first i2v one
+        (BOTH, "wan-wrapper", False, "wan-wrapper"),  # the member's choice, of the right kind
+        (BOTH, "wan-wrapper-i2v", True, "wan-wrapper-i2v"),
+        (BOTH, "wan-wrapper", True, "wan-native-i2v"),  # chose t2v but brought a picture
+        (BOTH, "wan-wrapper-i2v", False, "wan-native"),  # chose i2v but brought none
+        (["wan-native-i2v", "wan-wrapper"], None, False, "wan-wrapper"),  # an i2v default is skipped
+        (BOTH, "gone", True, "wan-native-i2v"),  # a workflow no longer configured
+    ],
+)
+def test_the_kind_of_the_request_picks_the_template(configured: list[str], wanted: str | None, image: bool,
+                                                    expected: str) -> None:
+    assert pick_template(load_templates(configured), wanted, image=image).name == expected
+
+
+@pytest.mark.parametrize(
+    ("configured", "image", "en", "zh"),
+    [
+        (["wan-native", "wan-wrapper"], True, "This server offers no image-to-video", "本服务器不提供图生视频"),
+        (["wan-native-i2v"], False, "only makes videos from a picture", "只能从图片生成视频"),
+    ],
+)
+def test_no_template_of_the_needed_kind_is_a_refusal_in_both_languages(configured: list[str], image: bool,
+                                                                         en: str, zh: str) -> None:
+    with pytest.raises(RequestInvalid) as refused:
+        pick_template(load_templates(configured), None, image=image)
+    assert en in refused.value.render("en-US")
+    assert zh in refused.value.render("zh-CN")

@@ -21,6 +21,7 @@ class DispatchConfig:
     affinity_window: int = 4
     max_attempts: int = 3
     health_interval: float = 5.0
+    image_sweep_interval: float = 3600.0  # start pictures past their keep time are removed this often
     max_download_bytes: int = 512 << 20
     delivery_retries: int = 4  # after the first try (five tries in all)
     delivery_backoff: float = 1.0

@@ -20,8 +20,9 @@ from bot.jobs.dispatcher._callbacks import Deliver, GraphBuilder, JobObserver
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._execution import Execution
 from bot.jobs.dispatcher._outcomes import Outcomes
-from bot.jobs.dispatcher._recovery import unfinished_attempts
+from bot.jobs.dispatcher._recovery import sweep_images, unfinished_attempts
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Scheduler
+from bot.jobs.start_images import StartImages
 from bot.ops.metrics import Metrics
 from storage.interface import Store
 from storage.records import JobRecord, JobState
@@ -44,12 +45,14 @@ class Dispatcher:
         config: DispatchConfig | None = None,
         templates: Mapping[str, TemplateNeeds] | None = None,
         metrics: Metrics | None = None,
+        images: StartImages | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.config = config or DispatchConfig()
         self.graph_for = graph_for
         self.metrics = metrics
+        self.images = images  # jobs' start pictures: uploaded with each submission, swept hourly
         self._pool = BackendPool(backends, templates=templates, interval=self.config.health_interval,
                                  on_up=self.kick)
         # Until start() there is nobody to show jobs to; cancels before it are only persisted.
@@ -70,13 +73,16 @@ class Dispatcher:
         self._outcomes = Outcomes(self.store, self.scheduler, self._pool, self.config, observer or JobObserver(),
                                   self.metrics)
         self._execution = Execution(self.store, self.scheduler, self._pool, self.config, self.graph_for, deliver,
-                                    self._outcomes)
+                                    self._outcomes, self.images)
         self.config.output_dir.mkdir(parents=True, exist_ok=True)
         await self._pool.start()
-        for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir):
+        for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir,
+                                                 self.images):
             self._spawn(attempt)
         self._loops = [asyncio.create_task(self._claim_loop(), name="dispatch"),
                        asyncio.create_task(self._pool.health_loop(), name="health")]
+        if self.images is not None:
+            self._loops.append(asyncio.create_task(self._image_sweep_loop(self.images), name="image-sweep"))
         self.kick()
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -129,6 +135,17 @@ class Dispatcher:
                 log.exception("dispatch loop error")
                 await asyncio.sleep(1.0)
                 self.kick()
+
+    async def _image_sweep_loop(self, images: StartImages) -> None:
+        while True:
+            await asyncio.sleep(self.config.image_sweep_interval)
+            try:
+                removed = await sweep_images(self.store, images)
+            except Exception:  # noqa: BLE001 - a bad moment of the disk or the store: next hour
+                log.exception("sweeping start pictures failed")
+                continue
+            if removed:
+                log.info("removed %d start picture(s) past their keep time", removed)
 
     async def _fill_slots(self) -> None:
         if not self._accepting:

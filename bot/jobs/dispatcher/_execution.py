@@ -1,6 +1,7 @@
 """One attempt of one job from its backend to the channel: render it through
-`bot.comfy.render` (persisting between the steps), move it to fetched once the file is on disk,
-then deliver it, retrying a transient delivery failure.
+`bot.comfy.render` (persisting between the steps; its start picture, if any, uploaded to this
+backend before each submission), move it to fetched once the file is on disk, then deliver it,
+retrying a transient delivery failure.
 
 Every step is persisted before the side effect that depends on it: the prompt_id is stored
 (by the claim, or from the server's answer) before anything refers to it, the file is on disk
@@ -24,6 +25,7 @@ from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, GraphBuilder
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._outcomes import Outcomes
 from bot.jobs.scheduler import Scheduler
+from bot.jobs.start_images import StartImageLost, StartImages
 from bot.logs import job_context
 from storage.interface import Store
 from storage.records import JobRecord, JobState
@@ -41,7 +43,8 @@ class _Superseded(Exception):
 
 class Execution:
     def __init__(self, store: Store, scheduler: Scheduler, pool: BackendPool, config: DispatchConfig,
-                 graph_for: GraphBuilder, deliver: Deliver, outcomes: Outcomes) -> None:
+                 graph_for: GraphBuilder, deliver: Deliver, outcomes: Outcomes,
+                 images: StartImages | None = None) -> None:
         self.store = store
         self.scheduler = scheduler
         self.pool = pool
@@ -49,6 +52,7 @@ class Execution:
         self.graph_for = graph_for
         self.deliver = deliver
         self.outcomes = outcomes
+        self.images = images
 
     async def run(self, attempt: Attempt) -> None:
         """Carry the attempt as far as it goes; any bug ends the job, never the dispatcher."""
@@ -74,6 +78,8 @@ class Execution:
             await self._render(attempt, slot)
         except _Superseded:
             pass  # cancelled or requeued meanwhile: whoever moved it has taken over
+        except StartImageLost as exc:
+            await self.outcomes.fail(attempt.job, "image_lost", str(exc))
         except ComfyError as exc:
             await self.outcomes.after_error(attempt.job, slot, exc)
 
@@ -82,9 +88,11 @@ class Execution:
         assert job.prompt_id is not None  # the claim stored it
         path = self.config.output_dir / f"job-{job.id}.mp4"
         graph = slot.backend.adapt(self.graph_for(job))
+        images = await self.images.uploads(job) if self.images is not None else []
         await render(slot.backend.client, slot.backend.events, graph, path,
                      max_bytes=self.config.max_download_bytes, watch=self.config.watch,
-                     hooks=self._hooks(attempt, slot), prompt_id=job.prompt_id, reattach=not attempt.fresh)
+                     hooks=self._hooks(attempt, slot), prompt_id=job.prompt_id, reattach=not attempt.fresh,
+                     images=images)
         attempt.job = await self._fetched(attempt.job, path)
         if attempt.job.state is not JobState.FETCHED:
             path.unlink(missing_ok=True)  # cancelled while we downloaded: nobody will post it

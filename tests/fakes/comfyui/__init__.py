@@ -3,8 +3,8 @@
 
 Owns: the wire behaviour the bot's ComfyUI client depends on (routes, status codes, JSON
 shapes, validation errors, the websocket event sequence and its ordering trap, history and
-output file naming, GET /view serving a real playable MP4) and the knobs tests use to make the
-server slow, broken, forgetful or strict. It does not run any model.
+output file naming, GET /view serving a real playable MP4, picture uploads) and the knobs tests
+use to make the server slow, broken, forgetful or strict. It does not run any model.
 
     async with FakeComfyUI(steps=4, step_seconds=0.01) as fake:
         fake.url                     # "http://127.0.0.1:<port>"  (fake.ws_url for /ws)
@@ -15,8 +15,10 @@ prints "listening on http://127.0.0.1:PORT" once ready (`--help` lists every fla
 pytest tmp_path as --root when the test kills it, so its output files go away with the test.
 
 Constructor knobs (all are also plain attributes, read live on every prompt):
-    object_info      node definitions (default: the captured object_info_subset.json);
-                     drop a class to emulate a missing node pack
+    object_info      node definitions (default: the captured object_info_subset.json plus
+                     `supplement/object_info_i2v.json`, the image-to-video nodes the capture did
+                     not record, each written from the source it names); drop a class to
+                     emulate a missing node pack
     models           {"diffusion_models": [...], "text_encoders": [...], "vae": [...]}: the
                      installed files, hence which templates this server can run; /models/{folder},
                      the model combos of /object_info and validation all follow it (default: `default_models()`, i.e. the reference
@@ -53,11 +55,13 @@ Constructor knobs (all are also plain attributes, read live on every prompt):
 
 Methods: start(), stop(), restart(downtime=0.0), drop_websockets(graceful=False),
 http_failures(n, status=500, path=None, after=False), fail_next(), pause(), resume(),
-wait_idle(timeout=10.0), requests_to(route), output_path(filename, subfolder, type).
+wait_idle(timeout=10.0), requests_to(route), output_path(filename, subfolder, type),
+remove_input(name).
 
-What tests look at: requests (every request: method, path, query, headers, body), accepted
-(every queued prompt), history, queue_pending (ids in run order), running (id or None),
-events (every websocket message emitted, delivered or not), connected_clients.
+What tests look at: requests (every request: method, path, query, headers, body; `form()` for
+an upload), accepted (every queued prompt), history, queue_pending (ids in run order), running
+(id or None), events (every websocket message emitted, delivered or not), connected_clients,
+input_files (what POST /upload/image put in input/).
 
 Behaviour worth knowing (all from the captures or ComfyUI's source):
 - job events go only to the socket whose clientId is the prompt's client_id; a message for a
@@ -66,10 +70,22 @@ Behaviour worth knowing (all from the captures or ComfyUI's source):
   executing {node: null, prompt_id};
 - a reconnecting client whose prompt is running gets `executing {node}` without a prompt_id;
 - progress comes from the model loader (parameters), the sampler (steps) and VHS (frames);
-- restart() forgets queue, history and the prompt counter (`number` starts at 0 again).
+- POST /upload/image stores the file under input/ as ComfyUI's image_upload does (subfolder,
+  type, `overwrite`, " (1)" names on collisions, the same bytes not stored twice) and answers
+  {name, subfolder, type}; LoadImage's value must name a file there, checked the way
+  LoadImage.VALIDATE_INPUTS does (400 `custom_validation_failed`, "Invalid image file: ...");
+  a prompt with a LoadImage saves a clip whose every frame is that picture;
+- restart() forgets queue, history and the prompt counter (`number` starts at 0 again); the
+  input and output folders stay.
 """
 
-from tests.fakes.comfyui._catalog import capture, captured_object_info, captures_dir, default_models
+from tests.fakes.comfyui._catalog import (
+    capture,
+    captured_object_info,
+    captures_dir,
+    default_models,
+    emulated_object_info,
+)
 from tests.fakes.comfyui._fake import FakeComfyUI
 from tests.fakes.comfyui._hub import Emitted
 from tests.fakes.comfyui._middleware import RecordedRequest
@@ -84,4 +100,5 @@ __all__ = [
     "captured_object_info",
     "captures_dir",
     "default_models",
+    "emulated_object_info",
 ]

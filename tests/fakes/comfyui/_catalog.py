@@ -1,9 +1,11 @@
 """What the emulated server has installed: node definitions (object_info) and model files.
 
 Owns: the captures (recorded from a real ComfyUI 0.8.0 server, kept in `captures/` beside
-this module), loading the captured object_info, the default model set,
-and rewriting each model-file combo so /object_info, /models and validation agree on one
-installed-model set (the way a real server lists what is in its models/ folders).
+this module), loading the captured object_info, the supplement (`supplement/`: definitions of
+nodes the capture did not record, each written from the node's source, which it names), the
+default model set, and rewriting each model-file combo so /object_info, /models and validation
+agree on one installed-model set (the way a real server lists what is in its models/ folders),
+and LoadImage's combo so it lists the input folder's images.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ __all__ = [
     "capture",
     "captured_object_info",
     "default_models",
+    "emulated_object_info",
+    "install_input_images",
     "install_models",
     "captures_dir",
+    "supplement",
 ]
 
 # (class_type, input name) -> models folder it lists. The WanVideoWrapper T5 loader lists
@@ -35,6 +40,7 @@ MODEL_INPUTS: dict[tuple[str, str], str] = {
     ("CLIPLoader", "clip_name"): "text_encoders",
     ("WanVideoVAELoader", "model_name"): "vae",
     ("VAELoader", "vae_name"): "vae",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
 }
 
 # VAELoader appends these non-file choices after the files (seen in the capture).
@@ -98,6 +104,19 @@ def captured_object_info() -> dict[str, Any]:
     return capture("object_info_subset.json")
 
 
+def supplement() -> dict[str, Any]:
+    """The supplement's node definitions by class (a fresh copy). Each entry of the file also
+    says which source it was written from; see `supplement/object_info_i2v.json`."""
+    path = Path(__file__).resolve().parent / "supplement" / "object_info_i2v.json"
+    definitions = json.loads(path.read_text(encoding="utf-8"))["definitions"]
+    return {name: entry["object_info"] for name, entry in definitions.items()}
+
+
+def emulated_object_info() -> dict[str, Any]:
+    """What the emulator serves by default: the capture, plus the supplement's nodes."""
+    return {**captured_object_info(), **supplement()}
+
+
 def _graphs() -> Iterable[dict[str, Any]]:
     """API graphs the project ships or the captures ran: their model files are 'installed'."""
     for path in sorted((captures_dir() / "workflows").glob("*.json")):
@@ -148,3 +167,21 @@ def install_models(object_info: Mapping[str, Any], models: Mapping[str, Iterable
             extra = spec[1] if len(spec) > 1 else None
             node["input"][category][input_name] = [choices, extra] if extra is not None else [choices]
     return info
+
+
+# What ComfyUI's folder_paths.filter_files_content_types(files, ["image"]) keeps (by mimetype).
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
+
+
+def install_input_images(object_info: Mapping[str, Any], input_files: Iterable[str]) -> dict[str, Any]:
+    """`object_info` whose LoadImage combo lists the images at the top of the input folder, as
+    LoadImage.INPUT_TYPES does (sorted, no subfolders: uploads under `wanbot/` are not listed,
+    and validation does not ask the list, see `_validation.py`). Copies only LoadImage."""
+    node = object_info.get("LoadImage")
+    if not node:
+        return dict(object_info)
+    top = sorted(name for name in input_files if "/" not in name and name.lower().endswith(_IMAGE_SUFFIXES))
+    spec = node["input"]["required"]["image"]
+    listed = copy.deepcopy(node)
+    listed["input"]["required"]["image"] = [top, *spec[1:]]
+    return {**object_info, "LoadImage": listed}

@@ -1,9 +1,10 @@
 """The worker: runs one queued prompt at a time and says so on the websocket, like ComfyUI.
 
 Owns: execution order (ComfyUI's ExecutionList with its "UX friendly" pick), the event sequence
-per prompt, simulated node work (model loader and sampler progress, VHS per-frame progress),
-the models it keeps loaded between prompts (`keep_models`), interrupts, injected failures, and
-the end of a prompt in the captured order:
+per prompt, simulated node work (model loader and sampler progress, VHS per-frame progress,
+LoadImage reading its picture from input/, which then becomes every frame of the prompt's
+clip), the models it keeps loaded between prompts (`keep_models`), interrupts, injected
+failures, and the end of a prompt in the captured order:
 
     execution_success | execution_error | execution_interrupted
     -> history written -> status (queue_remaining) -> executing {node: null, prompt_id}
@@ -36,10 +37,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from tests.fakes.comfyui._catalog import MODEL_INPUTS
-from tests.fakes.comfyui._failures import FAILURES, NodeFailure, failure_node
-from tests.fakes.comfyui._files import UI_BUILDERS, OutputFiles
+from tests.fakes.comfyui._failures import FAILURES, NodeFailure, failure_node, missing_input_file
+from tests.fakes.comfyui._files import UI_BUILDERS, Clip, OutputFiles
 from tests.fakes.comfyui._hub import Hub
 from tests.fakes.comfyui._queue import PromptQueue, QueueItem
+from tests.fakes.media import image_clip
 
 __all__ = ["Executor", "Knobs", "execution_order"]
 
@@ -154,6 +156,7 @@ class _Run:
         self.meta: dict[str, Any] = {}
         self.current: str | None = None
         self.failing: tuple[str, NodeFailure] | None = None
+        self.clip: Clip | None = None  # made from the prompt's LoadImage picture, if any
 
 
 class Executor:
@@ -293,7 +296,7 @@ class Executor:
         await self._work(run, node_id, class_type, node["inputs"])
         builder = UI_BUILDERS.get(class_type)
         if builder is not None and node_id in run.item.outputs:
-            ui = await builder(self.files, node["inputs"])
+            ui = await builder(self.files, node["inputs"], run.clip)
             run.outputs[node_id] = ui
             run.meta[node_id] = {"node_id": node_id, "display_node": node_id, "parent_node": None,
                                  "real_node_id": node_id}
@@ -318,6 +321,8 @@ class Executor:
             # An out-of-memory sampler gets halfway before it dies.
             reached = max(steps // 2, 1) if fails_here else steps
             await self._ticks(run, node_id, reached, self._step_time(run.item.prompt), maximum=steps, previews=True)
+        elif class_type == "LoadImage" and not fails_here:
+            await self._load_image(run, str(inputs.get("image", "")))
         elif class_type == "VHS_VideoCombine" and not fails_here:
             frames = _frame_count(run.item.prompt)
             if frames:
@@ -342,6 +347,14 @@ class Executor:
                     if seconds is not None:
                         return seconds
         return self.knobs.step_seconds
+
+    async def _load_image(self, run: _Run, name: str) -> None:
+        """Read the picture as LoadImage does; the clip this prompt saves shows it."""
+        path = self.files.input_path(name)
+        if path is None:  # validated at submit, removed since
+            raise missing_input_file(name)
+        run.clip = await asyncio.to_thread(image_clip, path)
+        await self._sleep(self.knobs.node_seconds)
 
     async def _ticks(self, run: _Run, node_id: str, count: int, seconds: float, *, maximum: int,
                      scale: int = 1, previews: bool = False) -> None:

@@ -8,7 +8,7 @@ ComfyUI reports it; `t5_scaled` is what happens when the kijai T5 loader is give
 
 from __future__ import annotations
 
-__all__ = ["FAILURES", "NodeFailure", "failure_node"]
+__all__ = ["FAILURES", "NodeFailure", "failure_node", "missing_input_file"]
 
 
 class NodeFailure(Exception):
@@ -83,6 +83,16 @@ _T5_SCALED = NodeFailure(
 )
 
 FAILURES: dict[str, NodeFailure] = {"oom": _OOM, "model_load": _MODEL_LOAD, "t5_scaled": _T5_SCALED}
+
+
+def missing_input_file(name: str) -> NodeFailure:
+    """LoadImage opening a file that left input/ after the prompt was validated."""
+    path = f"/srv/ComfyUI/input/{name}"
+    return NodeFailure("FileNotFoundError", f"[Errno 2] No such file or directory: '{path}'", [
+        *_EXEC_FRAMES,
+        '  File "/srv/ComfyUI/nodes.py", line 1710, in load_image\n'
+        "    img = node_helpers.pillow(Image.open, image_path)\n",
+    ])
 
 
 def failure_node(kind: str, order: list[str], class_of: dict[str, str]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.comfyui._catalog import capture, captured_object_info, default_models, install_models
+from tests.fakes.comfyui._catalog import capture, default_models, emulated_object_info, install_models
 from tests.fakes.comfyui._executor import Executor
 from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._files import OutputFiles
@@ -87,7 +87,7 @@ class FakeComfyUI:
             self.system_stats["devices"] = [_cuda_device(vram_gb)]
         self.features: dict[str, Any] = samples["GET /features"]["body"]
         self.extensions: list[str] = samples["GET /extensions"]["body"]
-        self._base_object_info = dict(object_info) if object_info is not None else captured_object_info()
+        self._base_object_info = dict(object_info) if object_info is not None else emulated_object_info()
         self._models = {k: list(v) for k, v in (models if models is not None else default_models()).items()}
         self.object_info = install_models(self._base_object_info, self._models)
         self._failures: list[InjectedFailure] = []
@@ -271,6 +271,15 @@ class FakeComfyUI:
         """Recorded requests for a route, /api prefix ignored ('/prompt' matches '/api/prompt')."""
         wanted = route_of(route)
         return [r for r in self.requests if r.route == wanted and (method is None or r.method == method)]
+
+    @property
+    def input_files(self) -> list[str]:
+        """Files in the input folder (uploads), as LoadImage names them ("wanbot/x.png")."""
+        return sorted(self.files.inputs)
+
+    async def remove_input(self, name: str) -> None:
+        """Delete a file from the input folder, as an operator cleaning it would."""
+        await asyncio.to_thread(self.files.remove_input, name)
 
     def output_path(self, filename: str, subfolder: str = "", folder_type: str = "output") -> Path:
         """Where a reported output file lives on disk (to corrupt or delete it in a test)."""

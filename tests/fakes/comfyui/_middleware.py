@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from tests.fakes.comfyui._uploads import FormPart, parse_form
+
 if TYPE_CHECKING:
     from tests.fakes.comfyui._fake import FakeComfyUI
 
@@ -51,6 +53,10 @@ class RecordedRequest:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+    def form(self) -> dict[str, FormPart]:
+        """The multipart form the request carried (POST /upload/image), by field name."""
+        return parse_form(self.body, self.headers.get("Content-Type", ""))
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Owns the wire: status codes, JSON shapes and the odd corners the captures show (a non-JSON
 POST /prompt is a plain-text 500, /history/<unknown> is 200 {}, /object_info/<unknown> is
 200 {}, /models/<unknown> is a bare 404, POST /queue and /interrupt answer 200 with no body).
-State lives in the FakeComfyUI; handlers only translate.
+POST /upload/image is `_uploads.py`'s. State lives in the FakeComfyUI; handlers only translate.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.comfyui._catalog import MODEL_FOLDERS
+from tests.fakes.comfyui._catalog import MODEL_FOLDERS, install_input_images
 from tests.fakes.comfyui._middleware import middlewares
 from tests.fakes.comfyui._queue import QueueItem
-from tests.fakes.comfyui._validation import validate_prompt
+from tests.fakes.comfyui._uploads import upload_image
+from tests.fakes.comfyui._validation import load_image_check, validate_prompt
 
 if TYPE_CHECKING:
     from tests.fakes.comfyui._fake import FakeComfyUI
@@ -68,6 +69,7 @@ class _Routes:
             ("POST", "/interrupt", self.post_interrupt),
             ("POST", "/free", self.post_free),
             ("GET", "/view", self.view),
+            ("POST", "/upload/image", self.upload_image),
             ("GET", "/system_stats", self.system_stats),
             ("GET", "/object_info", self.object_info),
             ("GET", "/object_info/{node_class}", self.object_info_one),
@@ -110,7 +112,8 @@ class _Routes:
         if fake.queue.knows(prompt_id):
             return web.json_response({"error": "prompt_id already exists"}, status=409)
         prompt = body["prompt"]
-        result = validate_prompt(prompt, fake.object_info, body.get("partial_execution_targets"))
+        result = validate_prompt(prompt, fake.object_info, body.get("partial_execution_targets"),
+                                 custom=load_image_check(fake.files.input_path))
         if not result.ok:
             assert result.error is not None
             return _bad_request(result.error, result.node_errors)
@@ -185,6 +188,9 @@ class _Routes:
 
     # -- files ---------------------------------------------------------------------------------
 
+    async def upload_image(self, request: web.Request) -> web.Response:
+        return await upload_image(self.fake, request)
+
     async def view(self, request: web.Request) -> web.StreamResponse:
         query = request.query
         if "filename" not in query:
@@ -216,12 +222,16 @@ class _Routes:
     async def system_stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.fake.system_stats)
 
+    def _object_info(self) -> dict[str, Any]:
+        """What the server's INPUT_TYPES answer now: LoadImage lists the input folder's images."""
+        return install_input_images(self.fake.object_info, self.fake.files.inputs)
+
     async def object_info(self, request: web.Request) -> web.Response:
-        return web.json_response(self.fake.object_info)
+        return web.json_response(self._object_info())
 
     async def object_info_one(self, request: web.Request) -> web.Response:
         node_class = request.match_info["node_class"]
-        info = self.fake.object_info.get(node_class)
+        info = self._object_info().get(node_class)
         return web.json_response({node_class: info} if info is not None else {})
 
     async def models(self, request: web.Request) -> web.Response:

@@ -5,6 +5,12 @@ show them (types, messages, details, extra_info, dependent_outputs, the joined d
 prompt_outputs_failed_validation). Node classes come from object_info, not from Python classes:
 RETURN_TYPES is `output`, OUTPUT_NODE is `output_node`.
 
+Nodes with a VALIDATE_INPUTS classmethod are not in object_info; `custom` stands in for them
+(`load_image_check` is LoadImage's): the inputs it names skip the min/max and combo checks,
+and its answer becomes `custom_validation_failed` ("image - Invalid image file: x.png"), as
+execution.validate_inputs does. That is why a picture uploaded into input/wanbot/, which
+LoadImage's combo never lists, still validates.
+
 Quirks kept on purpose because the real server has them:
 - a link to a missing node raises KeyError inside the *linked* node's validation; the error is
   pinned on that linked node but names the *linking* node's input (see link_to_missing_node);
@@ -15,11 +21,12 @@ Quirks kept on purpose because the real server has them:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Validation", "is_output_node", "validate_prompt"]
+__all__ = ["CustomCheck", "Validation", "is_output_node", "load_image_check", "validate_prompt"]
 
 # ComfyUI stops echoing a combo's options past this many (model lists can be huge).
 _MAX_LISTED_OPTIONS = 20
@@ -44,6 +51,22 @@ class Validation:
     error: dict[str, Any] | None = None
     outputs: list[str] = field(default_factory=list)
     node_errors: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomCheck:
+    """A node's VALIDATE_INPUTS: the inputs it takes, and what it returns for their values
+    (True, or the text of the problem)."""
+
+    inputs: tuple[str, ...]
+    check: Callable[..., bool | str]
+
+
+def load_image_check(input_path: Callable[[str], Path | None]) -> dict[str, CustomCheck]:
+    """LoadImage.VALIDATE_INPUTS: the file must exist (folder_paths.exists_annotated_filepath)."""
+    def check(image: Any) -> bool | str:
+        return True if isinstance(image, str) and input_path(image) is not None else f"Invalid image file: {image}"
+    return {"LoadImage": CustomCheck(("image",), check)}
 
 
 def _error(kind: str, message: str, details: str = "", **extra: Any) -> dict[str, Any]:
@@ -86,9 +109,11 @@ _CONVERTERS = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
 class _Validator:
-    def __init__(self, prompt: dict[str, Any], object_info: Mapping[str, Any]) -> None:
+    def __init__(self, prompt: dict[str, Any], object_info: Mapping[str, Any],
+                 custom: Mapping[str, CustomCheck]) -> None:
         self.prompt = prompt
         self.object_info = object_info
+        self.custom = custom
         # node id -> (valid, reasons); insertion order is completion order, like the real dict.
         self.validated: dict[str, tuple[bool, list[dict[str, Any]]]] = {}
 
@@ -96,7 +121,9 @@ class _Validator:
         if unique_id in self.validated:
             return self.validated[unique_id]
         inputs = self.prompt[unique_id]["inputs"]
-        node_info = self.object_info[self.prompt[unique_id]["class_type"]]
+        class_type = self.prompt[unique_id]["class_type"]
+        node_info = self.object_info[class_type]
+        custom = self.custom.get(class_type)
         errors: list[dict[str, Any]] = []
         valid = True
         for name, category, input_type, extra in _input_specs(node_info):
@@ -111,7 +138,10 @@ class _Validator:
                 link_ok = self._link(name, value, input_type, info, errors)
                 valid = valid and link_ok
                 continue
-            self._literal(inputs, name, value, input_type, extra, info, errors)
+            self._literal(inputs, name, value, input_type, extra, info, errors,
+                          checked_elsewhere=custom is not None and name in custom.inputs)
+        if custom is not None:
+            errors += _custom_errors(custom, inputs)
         result = (not errors and valid, errors)
         self.validated[unique_id] = result
         return result
@@ -145,7 +175,8 @@ class _Validator:
             return False
 
     def _literal(self, inputs: dict[str, Any], name: str, value: Any, input_type: Any,
-                 extra: dict[str, Any], info: list[Any], errors: list[dict[str, Any]]) -> None:
+                 extra: dict[str, Any], info: list[Any], errors: list[dict[str, Any]], *,
+                 checked_elsewhere: bool = False) -> None:
         if isinstance(value, dict) and "__value__" in value:
             value = inputs[name] = value["__value__"]
         convert = _CONVERTERS.get(input_type) if isinstance(input_type, str) else None
@@ -158,6 +189,8 @@ class _Validator:
                     f"{name}, {value}, {exc}", input_name=name, input_config=info, received_value=value,
                     exception_message=str(exc)))
                 return
+        if checked_elsewhere:  # VALIDATE_INPUTS names it: no min, max or combo check
+            return
         if "min" in extra and value < extra["min"]:
             errors.append(_error("value_smaller_than_min", f"Value {value} smaller than min of {extra['min']}",
                                  name, input_name=name, input_config=info, received_value=value))
@@ -192,6 +225,20 @@ class _Validator:
                              input_name=name, input_config=config, received_value=value))
 
 
+def _custom_errors(custom: CustomCheck, inputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """VALIDATE_INPUTS called with the inputs it names (a linked one arrives as None)."""
+    values = {name: (None if isinstance(inputs.get(name), list) else inputs.get(name)) for name in custom.inputs}
+    answer = custom.check(**values)
+    if answer is True:
+        return []
+    errors = []
+    for name in values:
+        details = name if answer is False else f"{name} - {answer}"
+        errors.append(_error("custom_validation_failed", "Custom validation failed for node", details,
+                             input_name=name))
+    return errors
+
+
 def _check_classes(prompt: dict[str, Any], object_info: Mapping[str, Any],
                    targets: list[str] | None) -> tuple[dict[str, Any] | None, list[str]]:
     """The first pass: every node names an installed class; collect output nodes."""
@@ -212,13 +259,15 @@ def _check_classes(prompt: dict[str, Any], object_info: Mapping[str, Any],
 
 
 def validate_prompt(prompt: dict[str, Any], object_info: Mapping[str, Any],
-                    targets: list[str] | None = None) -> Validation:
-    """Validate an API graph in place (literals get converted). Raises TypeError/AttributeError
-    for graphs that are not dicts of dicts, which the real server answers with a bare 500."""
+                    targets: list[str] | None = None, *,
+                    custom: Mapping[str, CustomCheck] | None = None) -> Validation:
+    """Validate an API graph in place (literals get converted). `custom`: the VALIDATE_INPUTS
+    of node classes by class. Raises TypeError/AttributeError for graphs that are not dicts of
+    dicts, which the real server answers with a bare 500."""
     error, outputs = _check_classes(prompt, object_info, targets)
     if error is not None:
         return Validation(ok=False, error=error)
-    validator = _Validator(prompt, object_info)
+    validator = _Validator(prompt, object_info, custom or {})
     good: list[str] = []
     failed: list[tuple[str, list[dict[str, Any]]]] = []
     node_errors: dict[str, Any] = {}

@@ -17,7 +17,7 @@ discord.py up).
 from .handles import InteractionHandle, InteractionKind
 from .messages import MessageEdit, Pings, StoredAttachment, StoredMessage
 from .modals import ModalInput, ShownModal
-from .options import OptionType
+from .options import CommandAttachment, OptionType
 from .pointing import ENV_VAR, point_discord_py_at
 from .records import (
     CommandSync,
@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_UPLOAD_LIMIT",
     "ENV_VAR",
     "CallbackType",
+    "CommandAttachment",
     "CommandSync",
     "ErrorRecord",
     "FakeChannel",

@@ -85,7 +85,8 @@ class InteractionFactory:
         path = name.split()
         definition = self._state.find_command(path[0], guild.id if guild else None)
         built = build_command_options(
-            self._state.world, guild, path, values, definition, option_types=option_types, focused=focused
+            self._state.world, guild, path, values, definition, option_types=option_types, focused=focused,
+            upload=self._state.upload_ephemeral,
         )
         data: dict[str, Any] = {
             "id": definition["id"] if definition else str(self._state.snowflakes.next()),

@@ -7,6 +7,7 @@ is a property tests must be able to assert, not merely the presence of a JSON ke
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,9 @@ _EVERYONE_MENTION = re.compile(r"@(everyone|here)")
 
 @dataclass
 class StoredAttachment:
-    """An uploaded file; ``data`` holds the exact bytes that reached the fake."""
+    """An uploaded file; ``data`` holds the exact bytes that reached the fake. ``ephemeral``:
+    a file a user gave a slash command's attachment option (Discord keeps it on its CDN, under
+    ephemeral-attachments/, and on no message)."""
 
     id: int
     filename: str
@@ -37,6 +40,7 @@ class StoredAttachment:
     content_type: str | None
     description: str | None
     url: str
+    ephemeral: bool = False
 
     @property
     def size(self) -> int:
@@ -53,7 +57,24 @@ class StoredAttachment:
         }
         if self.description is not None:
             payload["description"] = self.description
+        dimensions = _image_size(self.data)
+        if dimensions is not None:  # Discord probes pictures and says how large they are
+            payload["width"], payload["height"] = dimensions
+        if self.ephemeral:
+            payload["ephemeral"] = True
         return payload
+
+
+def _image_size(data: bytes) -> tuple[int, int] | None:
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pragma: no cover - Pillow is a dependency of the project
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            return picture.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -160,10 +181,24 @@ class StoredMessage:
                 setattr(self, key, normalise_field(key, fields[key]))
         if attachments is not None:
             self.attachments = attachments
+        self.resolve_attachment_refs()
         # An edit of a deferred placeholder turns it into a real message.
         self.flags = (self.flags & ~FLAG_LOADING) | ephemeral
         self.edited_timestamp = iso_now()
         self.edits.append(MessageEdit(at=at, changes=dict(fields), via=via))
+
+    def resolve_attachment_refs(self) -> None:
+        """An embed's image or thumbnail given as ``attachment://<filename>`` points at that
+        attachment of the message, as Discord stores it: the attachment's URL."""
+        by_name = {a.filename: a for a in self.attachments}
+        for embed in self.embeds:
+            for key in ("image", "thumbnail"):
+                media = embed.get(key)
+                url = media.get("url") if isinstance(media, dict) else None
+                if isinstance(url, str) and url.startswith("attachment://"):
+                    found = by_name.get(url.removeprefix("attachment://"))
+                    if found is not None:
+                        embed[key] = {**media, "url": found.url, "proxy_url": found.url}
 
     def mark_deleted(self, at: float) -> None:
         self.deleted = True

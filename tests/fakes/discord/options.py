@@ -5,17 +5,26 @@ of an APPLICATION_COMMAND interaction, typed from the command definition the bot
 (so a test that passes an option the command does not declare, misses a required one or
 picks a value outside the choices fails loudly, as a real user could not do it). Without a
 synced definition, types come from ``option_types`` or are inferred from the Python values.
+
+An attachment option takes a ``CommandAttachment`` (the file a user picks): as Discord does,
+the file goes onto the CDN first (``ephemeral-attachments/<app id>/<id>/<name>``, served by
+the fake), the option's value is the attachment's id, and ``resolved.attachments`` carries its
+object (filename, size, url, content_type guessed from the name, width and height for a
+picture, ``ephemeral``).
 """
 
 from __future__ import annotations
 
+import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .messages import StoredAttachment
 from .payloads import member_payload, role_payload, user_payload
 from .world import FakeChannel, FakeGuild, FakeRole, FakeUser, FakeWorld
 
-__all__ = ["BuiltOptions", "OptionType", "build_command_options"]
+__all__ = ["BuiltOptions", "CommandAttachment", "OptionType", "build_command_options"]
 
 
 class OptionType:
@@ -29,6 +38,25 @@ class OptionType:
     ROLE = 8
     MENTIONABLE = 9
     NUMBER = 10
+    ATTACHMENT = 11
+
+
+@dataclass(frozen=True)
+class CommandAttachment:
+    """A file a user gives a slash command's attachment option. ``content_type`` defaults to
+    what Discord guesses from the name (so a PNG named ``cat.gif`` is declared a GIF)."""
+
+    filename: str
+    data: bytes
+    content_type: str | None = None
+
+    @property
+    def declared_type(self) -> str | None:
+        return self.content_type or mimetypes.guess_type(self.filename)[0]
+
+
+# Puts a user's file on the CDN: how the fake's state stores an attachment option's file.
+Uploader = Callable[[str, bytes, str | None], StoredAttachment]
 
 
 @dataclass
@@ -37,6 +65,7 @@ class BuiltOptions:
 
     options: list[dict[str, Any]]
     resolved: dict[str, dict[str, Any]] = field(default_factory=dict)
+    upload: Uploader | None = None
 
 
 def build_command_options(
@@ -48,9 +77,10 @@ def build_command_options(
     *,
     option_types: dict[str, int] | None = None,
     focused: str | None = None,
+    upload: Uploader | None = None,
 ) -> BuiltOptions:
     """Options for ``path`` (root name, then group/subcommand names) with leaf ``values``."""
-    built = BuiltOptions([])
+    built = BuiltOptions([], upload=upload)
     leaf_defs, chain = _walk_definition(path, definition)
     leaf: list[dict[str, Any]] = []
     for name, value in values.items():
@@ -122,6 +152,8 @@ def _infer_type(value: Any) -> int:
         return OptionType.CHANNEL
     if isinstance(value, FakeRole):
         return OptionType.ROLE
+    if isinstance(value, CommandAttachment):
+        return OptionType.ATTACHMENT
     return OptionType.STRING
 
 
@@ -169,11 +201,23 @@ def _wire_value(world: FakeWorld, guild: FakeGuild | None, option_type: int, val
         return str(role.id)
     if option_type == OptionType.CHANNEL:
         return _channel_value(world, value, built)
+    if option_type == OptionType.ATTACHMENT:
+        return _attachment_value(value, built)
     if option_type == OptionType.INTEGER:
         return int(value)
     if option_type == OptionType.NUMBER:
         return float(value)
     return value
+
+
+def _attachment_value(value: Any, built: BuiltOptions) -> str:
+    if not isinstance(value, CommandAttachment):
+        raise ValueError(f"an attachment option takes a CommandAttachment, not {value!r}")
+    if built.upload is None:
+        raise ValueError("attachment options need the fake's CDN (build through FakeDiscord.slash)")
+    stored = built.upload(value.filename, value.data, value.declared_type)
+    built.resolved.setdefault("attachments", {})[str(stored.id)] = stored.to_payload()
+    return str(stored.id)
 
 
 def _channel_value(world: FakeWorld, value: Any, built: BuiltOptions) -> str:

@@ -69,6 +69,7 @@ class BotRoutes:
         add("PATCH", f"{p}/channels/{{channel_id}}/messages/{{message_id}}", self.edit_message)
         add("DELETE", f"{p}/channels/{{channel_id}}/messages/{{message_id}}", self.delete_message)
         add("GET", "/attachments/{channel_id}/{attachment_id}/{filename}", self.get_attachment)
+        add("GET", "/ephemeral-attachments/{app_id}/{attachment_id}/{filename}", self.get_attachment)
 
     # -- identity and gateway ----------------------------------------------------------------
 

@@ -68,6 +68,8 @@ class FakeState:
         self.errors: list[ErrorRecord] = []
         self.requests: list[RequestRecord] = []
         self.dm_channels: dict[int, int] = {}
+        # Files users gave slash commands' attachment options, by attachment id.
+        self.ephemeral: dict[int, StoredAttachment] = {}
 
     async def changed(self) -> None:
         await self.feed.notify()
@@ -144,6 +146,7 @@ class FakeState:
             webhook_id=self.world.application_id if interaction else None,
             replied_author_id=replied_author,
         )
+        message.resolve_attachment_refs()
         self.messages[message.id] = message
         return message
 
@@ -205,7 +208,17 @@ class FakeState:
         url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{name}"
         return StoredAttachment(attachment_id, name, upload.data, upload.content_type, meta.get("description"), url)
 
+    def upload_ephemeral(self, filename: str, data: bytes, content_type: str | None) -> StoredAttachment:
+        """A file a user attached to a slash command: on the CDN, under ephemeral-attachments/."""
+        attachment_id = self.snowflakes.next()
+        url = f"{self.base_url}/ephemeral-attachments/{self.world.application_id}/{attachment_id}/{filename}"
+        attachment = StoredAttachment(attachment_id, filename, data, content_type, None, url, ephemeral=True)
+        self.ephemeral[attachment_id] = attachment
+        return attachment
+
     def attachment(self, attachment_id: int) -> StoredAttachment | None:
+        if attachment_id in self.ephemeral:
+            return self.ephemeral[attachment_id]
         for message in self.messages.values():
             for attachment in message.attachments:
                 if attachment.id == attachment_id:
