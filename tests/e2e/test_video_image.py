@@ -238,3 +238,21 @@ async def test_an_image_job_left_rendering_is_finished_by_the_next_bot(tmp_path:
         # The new bot, which never saw the card, put the picture on it again.
         (card_thumb,) = card.attachments
         assert card_thumb.filename == "start.jpg" and thumbnail_of(card) == card_thumb.url
+
+
+async def test_remix_starts_from_the_same_picture(tmp_path: Path) -> None:
+    async with video_world(tmp_path, **I2V) as world:
+        bob = world.discord.world.user_named("bob")
+        card = await card_of(await send_video(world, {"image": CommandAttachment("p.png", encoded())}))
+        first = job_id_of(card)
+        result = await delivered(world, first)
+        source = await wait_state(world, first, JobState.DELIVERED)
+
+        form = await world.discord.click(result.id, f"wanbot:remix:{first}", user=bob)
+        assert (await form.acked()).type == 9  # the form
+        remixed = await card_of(await world.discord.submit_modal(form, {"wanbot:remix:prompt": "it starts to rain"}))
+        again = await wait_state(world, job_id_of(remixed), JobState.DELIVERED)
+        assert again.user_id == bob.id and again.template == "wan-wrapper-i2v"
+        assert again.params[START_IMAGE_PARAM] == source.params[START_IMAGE_PARAM]
+        assert again.params["prompt"] == "it starts to rain"
+        assert near(await clip_colour(world, await delivered(world, again.id), tmp_path))
