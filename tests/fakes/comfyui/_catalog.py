@@ -55,8 +55,9 @@ MODEL_FOLDERS: list[str] = [
 ]
 
 # Names from the protocol reference (official core template and the seed's kijai graph),
-# with and without the seed's `wan2.1/` subfolder, and the 14B files of the same two sources
-# (huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged, huggingface.co/Kijai/WanVideo_comfy).
+# with and without the seed's `wan2.1/` subfolder, and the 14B text- and image-to-video files of
+# the same two sources (huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged,
+# huggingface.co/Kijai/WanVideo_comfy), with the CLIP vision model image-to-video needs.
 REFERENCE_MODELS: dict[str, list[str]] = {
     "diffusion_models": [
         "wan2.1_t2v_1.3B_fp16.safetensors",
@@ -65,6 +66,9 @@ REFERENCE_MODELS: dict[str, list[str]] = {
         "wan2.1_t2v_14B_fp16.safetensors",
         "wan2.1_t2v_14B_fp8_e4m3fn.safetensors",
         "Wan2_1-T2V-14B_fp8_e4m3fn.safetensors",
+        "wan2.1_i2v_480p_14B_fp16.safetensors",
+        "wan2.1_i2v_480p_14B_fp8_e4m3fn.safetensors",
+        "Wan2_1-I2V-14B-480P_fp8_e4m3fn.safetensors",
     ],
     "text_encoders": [
         "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
@@ -75,6 +79,9 @@ REFERENCE_MODELS: dict[str, list[str]] = {
         "wan_2.1_vae.safetensors",
         "Wan2_1_VAE_bf16.safetensors",
         "wan2.1/Wan2_1_VAE_bf16.safetensors",
+    ],
+    "clip_vision": [
+        "clip_vision_h.safetensors",
     ],
 }
 
