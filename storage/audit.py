@@ -8,15 +8,17 @@ log never claims an action that did not happen nor misses one that did.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
 from storage.records import AuditEntry
 from storage.sqlite import Connections
 
-__all__ = ["SqliteAuditLog", "insert_audit"]
+__all__ = ["SqliteAuditLog", "insert_audit", "audit_entry", "AUDIT_COLUMNS"]
 
-_COLUMNS = "id, at, guild_id, actor_id, action, target, details"
+AUDIT_COLUMNS = _COLUMNS = "id, at, guild_id, actor_id, action, target, details"
 
 
 async def insert_audit(conn: aiosqlite.Connection, entry: AuditEntry) -> int:
@@ -38,6 +40,19 @@ async def insert_audit(conn: aiosqlite.Connection, entry: AuditEntry) -> int:
     return int(row_id or 0)
 
 
+def audit_entry(row: Sequence[Any]) -> AuditEntry:
+    """An entry from a row of `AUDIT_COLUMNS` (both engines)."""
+    return AuditEntry(
+        id=row[0],
+        at=row[1],
+        guild_id=row[2],
+        actor_id=row[3],
+        action=row[4],
+        target=row[5],
+        details=json.loads(row[6]),
+    )
+
+
 class SqliteAuditLog:
     """`storage.interface.AuditLog` on SQLite."""
 
@@ -55,15 +70,4 @@ class SqliteAuditLog:
             f"SELECT {_COLUMNS} FROM audit_log WHERE {where} ORDER BY id DESC LIMIT ?",
             (guild_id, limit),
         )
-        return [
-            AuditEntry(
-                id=row[0],
-                at=row[1],
-                guild_id=row[2],
-                actor_id=row[3],
-                action=row[4],
-                target=row[5],
-                details=json.loads(row[6]),
-            )
-            for row in rows
-        ]
+        return [audit_entry(row) for row in rows]

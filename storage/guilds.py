@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.audit import insert_audit
+from storage.changes import Change, ChangeKind
 from storage.records import AuditEntry, GuildSettings, QueueControl
 from storage.sqlite import Connections
 
@@ -76,6 +77,7 @@ class SqliteGuildStore:
                 ),
             )
             await insert_audit(conn, audit)
+        self._db.committed(Change(ChangeKind.SETTINGS, settings.guild_id))
 
     async def paused_guilds(self) -> list[int]:
         rows = await self._db.read("SELECT guild_id FROM guild_settings WHERE paused = 1")
@@ -104,3 +106,4 @@ class SqliteControlStore:
                 (int(control.draining), audit.at, audit.actor_id),
             )
             await insert_audit(conn, audit)
+        self._db.committed(Change(ChangeKind.CONTROL))
