@@ -17,10 +17,17 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
-__all__ = ["ENGINES", "PostgresServer", "database_url"]
+__all__ = ["ENGINES", "PostgresServer", "database_url", "each_engine"]
 
 ENGINES = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=ENGINES, name="engine")
+def each_engine(request: pytest.FixtureRequest) -> str:
+    """Import it into a test module to run that module's store-using tests on both engines."""
+    return str(request.param)
 
 
 def database_url(server_url: str, name: str, **settings: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 from storage import Database, JobRecord, NewJob, Store
 from storage.postgres import PostgresStore
 from storage.postgres.pool import pg
-from tests.stores import ENGINES
+from tests.stores import each_engine  # noqa: F401  (every store test runs on both engines)
 
 T0 = 1_700_000_000.0
 OpenDb = Callable[[], Awaitable[Store]]
@@ -29,11 +29,6 @@ async def raw_sql(db: Store, statement: str, *params: Any) -> list[tuple[Any, ..
         return [tuple(row) for row in await db.connections.write(statement, params)]
     assert isinstance(db, PostgresStore)
     return [tuple(row) for row in await db.pool.fetch(pg(statement), params)]
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture
