@@ -134,7 +134,7 @@ class WanBot(commands.AutoShardedBot):
         await self.load_extension(EXTENSION)
         if self.sync_commands:
             settings = self.services.settings
-            state = Path(settings.db_path).parent / SYNC_STATE_FILE
+            state = settings.local_dir / SYNC_STATE_FILE
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (a stop
                 # during start-up) that lands as the sync completes.

@@ -4,7 +4,7 @@ Owns the schemas and their migrations, the job store (atomic, conditional state 
 and the fair pick), rate-limit buckets, guild settings, queue switches, the audit log, run
 statistics and change notices. Holds no business rules beyond the job state machine; never
 imports `bot` or `discord`. `storage.interface.Store` is the contract both engines implement;
-`open_store` opens the one `WANBOT_DB` names (`storage.target`).
+`open_store` opens the one at a path or URL.
 """
 
 from storage.changes import Change, ChangeKind
@@ -30,7 +30,6 @@ from storage.records import (
     RunSample,
 )
 from storage.schema import LATEST_VERSION, SchemaTooNew
-from storage.target import Engine, StoreTarget, parse_target
 
 __all__ = [
     "Database",
@@ -38,9 +37,6 @@ __all__ = [
     "open_store",
     "StoreError",
     "StoreUnavailable",
-    "StoreTarget",
-    "Engine",
-    "parse_target",
     "Change",
     "ChangeKind",
     "JobState",

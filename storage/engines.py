@@ -1,4 +1,4 @@
-"""`open_store`: the store `WANBOT_DB` names, SQLite or PostgreSQL, opened and migrated."""
+"""`open_store`: the store at a location, SQLite or PostgreSQL, opened and migrated."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ from pathlib import Path
 
 from storage.database import Database
 from storage.interface import Store
-from storage.target import Engine, StoreTarget, parse_target
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "POSTGRES_SCHEMES"]
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-async def open_store(target: StoreTarget | str | Path) -> Store:
-    """Open the store at `target` (a `StoreTarget`, a path, or a URL)."""
-    if not isinstance(target, StoreTarget):
-        target = parse_target(target)
-    if target.engine is Engine.POSTGRES:
+async def open_store(location: str | Path) -> Store:
+    """Open the store at `location`: a `postgresql://` (or `postgres://`) URL, else a SQLite
+    file. (`WANBOT_DB`'s other spellings are read by `bot.store_target`.)"""
+    if isinstance(location, str) and location.startswith(POSTGRES_SCHEMES):
         from storage.postgres import PostgresStore  # asyncpg is loaded only when used
 
-        assert target.dsn is not None
-        return await PostgresStore.open(target.dsn)
-    assert target.path is not None
-    return await Database.open(target.path)
+        return await PostgresStore.open(location)
+    return await Database.open(location)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from storage import Engine, Store, StoreTarget, open_store
+from bot.store_target import Engine, StoreTarget
+from storage import Store, open_store
 from tests.stores import PostgresServer
 
 
@@ -45,7 +46,7 @@ async def open_db(store_target: StoreTarget) -> AsyncIterator[Callable[[], Await
     opened: list[Store] = []
 
     async def open_() -> Store:
-        store = await open_store(store_target)
+        store = await open_store(store_target.location)
         opened.append(store)
         return store
 

@@ -20,9 +20,8 @@ from typing import Any
 import asyncpg
 
 from storage.errors import StoreError, StoreUnavailable
-from storage.target import redact_dsn
 
-__all__ = ["PgPool", "pg", "UNAVAILABLE", "changed_rows", "connect_error"]
+__all__ = ["PgPool", "pg", "UNAVAILABLE", "changed_rows", "connect_error", "redact_dsn"]
 
 CONNECT_TIMEOUT = 5.0  # a server that does not answer a connect in this long is down
 ACQUIRE_TIMEOUT = 10.0  # every connection busy this long: the pool is too small or stuck
@@ -51,6 +50,13 @@ _REFUSED: tuple[type[BaseException], ...] = (
 
 _NUMBERED = re.compile(r"\?(\d+)")
 _HINT = re.compile(r"\s+INDEXED BY \w+")
+
+
+def redact_dsn(text: str) -> str:
+    """`text` with the user info and the query of any URL in it removed (`postgresql://u:p@h/db?x`
+    → `postgresql://h/db`): what a message may show of the URL the operator wrote."""
+    without_user = re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@", r"\1", text)
+    return re.sub(r"(://[^\s?#]*)[?#]\S*", r"\1", without_user)
 
 
 def pg(sql: str) -> str:

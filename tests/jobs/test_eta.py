@@ -7,7 +7,8 @@ import pytest
 
 from bot.jobs import EtaModel, ManualClock, job_cost
 from bot.jobs.eta import DEFAULT_SECONDS_PER_UNIT
-from storage import StoreTarget, open_store, JobRecord, JobState, RunSample
+from bot.store_target import StoreTarget
+from storage import JobRecord, JobState, RunSample, open_store
 from tests.jobs.conftest import Jobs, member, video
 from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
@@ -19,7 +20,7 @@ def test_cost_is_frames_times_pixels_times_steps() -> None:
 
 
 async def test_cost_weighted_average_over_a_window(store_target: StoreTarget, clock: ManualClock) -> None:
-    async with await open_store(store_target) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock, window=3)
         assert eta.seconds_per_unit("gpu") == DEFAULT_SECONDS_PER_UNIT
         await eta.observe("gpu", 100, 1000.0)  # pushed out of the window below
@@ -30,9 +31,9 @@ async def test_cost_weighted_average_over_a_window(store_target: StoreTarget, cl
 
 
 async def test_speed_survives_a_restart(store_target: StoreTarget, clock: ManualClock) -> None:
-    async with await open_store(store_target) as db:
+    async with await open_store(store_target.location) as db:
         await EtaModel(db.runs, clock).observe("gpu", 1000, 30.0, job_id=None)
-    async with await open_store(store_target) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.load(["gpu", "other"])
         assert eta.seconds_per_unit("gpu") == pytest.approx(0.03)
@@ -48,7 +49,7 @@ def _running(backend: str, cost: int, running_at: float) -> JobRecord:
 
 
 async def test_estimate_with_two_backends(store_target: StoreTarget, clock: ManualClock) -> None:
-    async with await open_store(store_target) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.observe("fast", 100, 10.0)  # 0.1 s per unit
         await eta.observe("slow", 100, 40.0)  # 0.4 s per unit
@@ -98,7 +99,7 @@ async def test_runs_that_took_no_measurable_time_never_break_the_estimate(
 ) -> None:
     """A run the clock saw take 0 s (a cached result, a coarse clock) must not make the
     backend infinitely fast: estimates stay finite instead of dividing by zero."""
-    async with await open_store(store_target) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.observe("gpu", 100, 0.0)
         now = clock.now()

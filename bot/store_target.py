@@ -2,7 +2,9 @@
 
 A path, or `sqlite:///path`, is SQLite; `postgresql://` (or `postgres://`) is PostgreSQL. The URL
 may carry a password: a `StoreTarget` never shows it (`str`, `repr` and `display` drop the user
-info and the query), and `secrets` lists it for the log redaction.
+info and the query), and `secrets` lists it for the log redaction. Part of the settings, so it
+imports nothing of `storage` (`wanbot generate` reads settings and needs no database);
+`location` is what `storage.open_store` takes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-__all__ = ["Engine", "StoreTarget", "parse_target", "redact_dsn"]
+from bot.urls import redacted_url
+
+__all__ = ["Engine", "StoreTarget", "parse_target"]
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _SQLITE_SCHEME = "sqlite://"
@@ -23,13 +27,6 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 class Engine(StrEnum):
     SQLITE = "sqlite"
     POSTGRES = "postgres"
-
-
-def redact_dsn(text: str) -> str:
-    """`text` with the user info and the query of any URL in it removed (`postgresql://u:p@h/db?x`
-    → `postgresql://h/db`): for messages that quote a URL the operator wrote."""
-    without_user = re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s]*@", r"\1", text)
-    return re.sub(r"(://[^\s?#]*)[?#]\S*", r"\1", without_user)
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ class StoreTarget:
         """What may be shown anywhere: the file, or the URL without user info and query."""
         if self.engine is Engine.SQLITE:
             return str(self.path)
-        return redact_dsn(self.dsn or "")
+        return redacted_url(self.dsn or "")
 
     @property
     def secrets(self) -> list[str]:
@@ -58,6 +55,13 @@ class StoreTarget:
         if parts.password:
             found.append(parts.password)  # as written, percent-encoded
         return [secret for secret in dict.fromkeys(found) if secret]
+
+    @property
+    def location(self) -> str | Path:
+        """For `storage.open_store`: the file, or the URL (password included)."""
+        location = self.path if self.engine is Engine.SQLITE else self.dsn
+        assert location is not None
+        return location
 
     def __str__(self) -> str:
         return self.display
@@ -79,7 +83,7 @@ def parse_target(value: str | Path) -> StoreTarget:
     if text.startswith(_SQLITE_SCHEME):
         return StoreTarget(Engine.SQLITE, path=_sqlite_path(text))
     if _SCHEME.match(text):
-        raise ValueError(f"{redact_dsn(text)!r} is neither a file path nor a postgresql:// or sqlite:/// URL")
+        raise ValueError(f"{redacted_url(text)!r} is neither a file path nor a postgresql:// or sqlite:/// URL")
     return StoreTarget(Engine.SQLITE, path=Path(text))
 
 
@@ -92,7 +96,7 @@ def _sqlite_path(text: str) -> Path:
 
 
 def _checked_postgres(text: str) -> str:
-    shown = redact_dsn(text)
+    shown = redacted_url(text)
     try:
         parts = urlsplit(text)
         port = parts.port
