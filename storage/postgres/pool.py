@@ -40,6 +40,9 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,  # "connection is closed", "pool is closing"
+    # A connection the server ended while it sat idle in the pool, used before asyncpg
+    # noticed: "cannot switch to state ...; another operation is in progress".
+    asyncpg.exceptions.InternalClientError,
 )
 # Refusals that waiting will not cure: the operator must change WANBOT_DB or the server.
 _REFUSED: tuple[type[BaseException], ...] = (
