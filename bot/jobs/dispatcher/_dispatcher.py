@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import TemplateNeeds
@@ -56,6 +56,7 @@ class Dispatcher:
         self._attempts: list[Attempt] = []  # every attempt with a task that has not ended, oldest first
         self._kick = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
         self._accepting = True
 
     # ----------------------------------------------------------------- lifecycle
@@ -73,8 +74,11 @@ class Dispatcher:
         await self._pool.start()
         for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir):
             self._spawn(attempt)
+        # Jobs queued, released or cancelled and settings changed, by this process or another.
+        self._unsubscribe = self.store.subscribe(lambda _change: self.kick())
         self._loops = [asyncio.create_task(self._claim_loop(), name="dispatch"),
-                       asyncio.create_task(self._pool.health_loop(), name="health")]
+                       asyncio.create_task(self._pool.health_loop(), name="health"),
+                       asyncio.create_task(self._poll_loop(), name="poll")]
         self.kick()
 
     async def stop(self, grace: float = 0.0) -> None:
@@ -82,6 +86,8 @@ class Dispatcher:
         stop following the rest. Jobs keep running on ComfyUI and are re-attached by the next
         start (their state is already persisted)."""
         self._accepting = False
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         await _cancel_all(self._loops)  # first: no attempt starts after the snapshot below
         finishing = [a.task for a in self._attempts if a.task is not None and a.finishing]
         following = [a.task for a in self._attempts if a.task is not None and not a.finishing]
@@ -90,6 +96,11 @@ class Dispatcher:
             await asyncio.wait(finishing, timeout=grace)
         await _cancel_all(finishing)
         await self._pool.close()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            self.kick()
 
     def kick(self) -> None:
         """Something changed (a job was queued, a slot freed, a backend came back)."""
