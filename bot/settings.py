@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     # and a role that may use the admin commands besides members with Manage Server.
     discord_guilds: Annotated[list[int], NoDecode] = Field(default_factory=list, alias="WANBOT_DISCORD_GUILDS")
     admin_role: str | None = Field(default=None, alias="WANBOT_ADMIN_ROLE")
-    # A video too large for Discord even after re-encoding is kept in <db folder>/outputs/too-large/
+    # A video too large for Discord even after re-encoding is kept in <data dir>/outputs/too-large/
     # as job-<id>.mp4; when the operator serves that folder, members get <this URL>/job-<id>.mp4.
     public_output_url: str | None = Field(default=None, alias="WANBOT_PUBLIC_OUTPUT_URL")
     # Re-encodes (a video over the upload limit) running at once; the others wait their turn.

@@ -9,6 +9,8 @@ The store fixtures: `engine` is "sqlite" unless a test is parametrized over `ENG
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -20,12 +22,18 @@ from tests.stores import PostgresServer
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server, handle = PostgresServer.start(tmp_path_factory.mktemp("pg"))
-    yield server
-    asyncio.run(server.drop_all())
-    if handle is not None:
-        handle.cleanup()  # type: ignore[attr-defined]
+def postgres_server() -> Iterator[PostgresServer]:
+    # Its own temporary folder, not pytest's: pytest prunes old basetemp folders when another
+    # session starts on this machine, which would pull the socket from under a running server.
+    folder = Path(tempfile.mkdtemp(prefix="wanbot-pg-"))
+    server, handle = PostgresServer.start(folder)
+    try:
+        yield server
+        asyncio.run(server.drop_all())
+    finally:
+        if handle is not None:
+            handle.cleanup()  # type: ignore[attr-defined]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
