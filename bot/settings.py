@@ -17,8 +17,8 @@ from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.urls import redacted_url, url_problem
 from bot.store_target import StoreTarget, parse_target
+from bot.urls import redacted_url, url_problem
 
 __all__ = ["Settings", "SettingProblem", "SettingsError", "load_settings", "EXAMPLES"]
 

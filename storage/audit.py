@@ -16,25 +16,26 @@ import aiosqlite
 from storage.records import AuditEntry
 from storage.sqlite import Connections
 
-__all__ = ["SqliteAuditLog", "insert_audit", "audit_entry", "AUDIT_COLUMNS"]
+__all__ = ["SqliteAuditLog", "insert_audit", "audit_entry", "audit_values", "AUDIT_COLUMNS", "INSERT_AUDIT"]
 
 AUDIT_COLUMNS = _COLUMNS = "id, at, guild_id, actor_id, action, target, details"
 
 
+INSERT_AUDIT = (
+    "INSERT INTO audit_log (at, guild_id, actor_id, action, target, details) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    """The values of `INSERT_AUDIT`."""
+    details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True)
+    return (entry.at, entry.guild_id, entry.actor_id, entry.action, entry.target, details)
+
+
 async def insert_audit(conn: aiosqlite.Connection, entry: AuditEntry) -> int:
     """Write `entry` on `conn`, inside whatever transaction the caller holds."""
-    cursor = await conn.execute(
-        "INSERT INTO audit_log (at, guild_id, actor_id, action, target, details) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            entry.at,
-            entry.guild_id,
-            entry.actor_id,
-            entry.action,
-            entry.target,
-            json.dumps(entry.details, ensure_ascii=False, sort_keys=True),
-        ),
-    )
+    cursor = await conn.execute(INSERT_AUDIT, audit_values(entry))
     row_id = cursor.lastrowid
     await cursor.close()
     return int(row_id or 0)

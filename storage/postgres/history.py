@@ -3,33 +3,22 @@ SQLite): append-only records read newest first."""
 
 from __future__ import annotations
 
-import json
-
 import asyncpg
 
-from storage.audit import AUDIT_COLUMNS, audit_entry
-from storage.postgres.pool import PgPool
+from storage.audit import AUDIT_COLUMNS, INSERT_AUDIT, audit_entry, audit_values
+from storage.postgres.pool import PgPool, pg
 from storage.records import AuditEntry, RunSample
 from storage.runs import KEEP_PER_BACKEND
 
 __all__ = ["PgAuditLog", "PgRunLog", "insert_audit"]
 
+_INSERT_AUDIT = pg(INSERT_AUDIT) + " RETURNING id"
+
 
 
 async def insert_audit(conn: asyncpg.Connection, entry: AuditEntry) -> int:
     """Write `entry` on `conn`, inside whatever transaction the caller holds."""
-    return int(
-        await conn.fetchval(
-            "INSERT INTO audit_log (at, guild_id, actor_id, action, target, details) "
-            "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            entry.at,
-            entry.guild_id,
-            entry.actor_id,
-            entry.action,
-            entry.target,
-            json.dumps(entry.details, ensure_ascii=False, sort_keys=True),
-        )
-    )
+    return int(await conn.fetchval(_INSERT_AUDIT, *audit_values(entry)))
 
 
 class PgAuditLog:

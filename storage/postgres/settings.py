@@ -3,19 +3,15 @@ columns travel as text both ways, so the row is read by the same `settings_from_
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from storage.guilds import SETTINGS_COLUMNS, settings_from_row
+from storage.guilds import SAVE_SETTINGS, SETTINGS_COLUMNS, settings_from_row, settings_values
 from storage.postgres.history import insert_audit
-from storage.postgres.pool import PgPool
+from storage.postgres.pool import PgPool, pg
 from storage.records import AuditEntry, GuildSettings, QueueControl
 
 __all__ = ["PgGuildStore", "PgControlStore"]
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+_SAVE = pg(SAVE_SETTINGS)
 
 
 class PgGuildStore:
@@ -33,23 +29,7 @@ class PgGuildStore:
     async def save(self, settings: GuildSettings, audit: AuditEntry) -> None:
         """Replace the guild's settings; the audit entry (and the change notice) commit with them."""
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO guild_settings (guild_id, paused, allowed_channels, blocked_words, "
-                "limits, role_limits, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-                "ON CONFLICT (guild_id) DO UPDATE SET paused = excluded.paused, "
-                "allowed_channels = excluded.allowed_channels, "
-                "blocked_words = excluded.blocked_words, limits = excluded.limits, "
-                "role_limits = excluded.role_limits, updated_at = excluded.updated_at, "
-                "updated_by = excluded.updated_by",
-                settings.guild_id,
-                settings.paused,
-                _dump(list(settings.allowed_channels)),
-                _dump(list(settings.blocked_words)),
-                _dump(settings.limits),
-                _dump(settings.role_limits),
-                audit.at,
-                audit.actor_id,
-            )
+            await conn.execute(_SAVE, *settings_values(settings, audit))
             await insert_audit(conn, audit)
 
     async def paused_guilds(self) -> list[int]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import asyncpg
+
 from storage.changes import Changes, Subscriber
+from storage.errors import StoreError
 from storage.postgres.admission import PgQuotaStore, admission_view, admit
 from storage.postgres.history import PgAuditLog, PgRunLog
 from storage.postgres.jobs import PgJobStore
@@ -19,6 +22,13 @@ from storage.postgres.settings import PgControlStore, PgGuildStore
 from storage.records import AdmissionView, AdmitRequest, AdmitResult
 
 __all__ = ["PostgresStore"]
+
+
+async def _migrated(conn: asyncpg.Connection, where: str) -> list[int]:
+    try:
+        return await migrate(conn)
+    except asyncpg.PostgresError as exc:  # e.g. a user that may not create tables
+        raise StoreError(f"cannot bring the schema at {where} up to date: {exc}") from None
 
 
 class PostgresStore:
@@ -45,7 +55,7 @@ class PostgresStore:
         listener = Listener(dsn, pool.where, changes)
         try:
             async with pool.connection() as conn:
-                applied = await migrate(conn)
+                applied = await _migrated(conn, pool.where)
             await listener.start()
         except BaseException:
             await pool.close()

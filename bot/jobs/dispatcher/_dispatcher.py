@@ -1,6 +1,8 @@
 """The dispatcher's life and its one claim loop: start (check the backends, recover, claim),
 stop, claiming onto backends (spread first, then deepen to `prefetch`), cancel wherever a job
-is, and what others may read about the backends and the jobs on them.
+is, and what others may read about the backends and the jobs on them. The loop is woken by
+the store's change notices (this process's or, on PostgreSQL, any process's) and by a slow
+poll, the safety net for notices lost while a listener reconnects.
 """
 
 from __future__ import annotations
