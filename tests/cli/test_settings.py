@@ -137,9 +137,12 @@ def test_the_database_password_is_redacted_from_every_log_line(monkeypatch: pyte
     monkeypatch.setenv("WANBOT_DB", "postgresql://wanbot:hunter%2F2pw@db/wanbot")
     settings = load_settings()
     out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     logs.install(secrets=_secrets(settings), stream=out)
     try:
         logging.getLogger("x").error("could not use %s (password %s)", settings.database.dsn, "hunter/2pw")
     finally:
-        logs.install()
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert "hunter" not in out.getvalue() and "***" in out.getvalue()
