@@ -39,7 +39,9 @@ __all__ = [
     "INSERT_JOB",
     "PURGE",
     "insert_params",
+    "gaps_query",
     "job_record",
+    "places_of",
     "summary_of",
     "transition_assignments",
 ]
@@ -180,6 +182,27 @@ job_record = _record
 
 def _encode_params(params: dict[str, Any]) -> str:
     return json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def gaps_query(jobs: Sequence[JobRecord]) -> tuple[str, list[int]]:
+    """One statement counting the queued jobs (and their cost) between consecutive jobs of
+    one requester, in queue order: the scan covers the queue only up to their last job, once."""
+    # Below any job (the class is a 32-bit column on PostgreSQL).
+    bounds = [(-(2**31), -(2**62), -(2**62)), *(job.sort_key for job in jobs)]
+    parts = [f"SELECT {i}, * FROM ({HOT_QUERIES['range']}) AS gap" for i in range(len(jobs))]
+    params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
+    return " UNION ALL ".join(parts), params
+
+
+def places_of(
+    jobs: Sequence[JobRecord], gaps: Sequence[Sequence[Any]]
+) -> list[tuple[JobRecord, QueuePosition]]:
+    """Each job with its position, from the rows of `gaps_query`: the gaps added up."""
+    places, ahead, cost_ahead = [], 0, 0
+    for job, (_, count, cost) in zip(jobs, sorted(tuple(gap) for gap in gaps), strict=True):
+        ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
+        places.append((job, QueuePosition(ahead, cost_ahead)))
+    return places
 
 
 def summary_of(rows: Sequence[Sequence[Any]], since: float) -> QueueSummary:
@@ -345,17 +368,8 @@ class SqliteJobStore:
         jobs = [_record(row) for row in rows]
         if not jobs:
             return []
-        # Count the gaps between consecutive jobs of this user and add them up: the scan
-        # covers the queue only up to the user's last job, once, in one statement.
-        bounds = [(-(2**62), -(2**62), -(2**62)), *(job.sort_key for job in jobs)]
-        parts = [f"SELECT {i}, * FROM ({HOT_QUERIES['range']})" for i in range(len(jobs))]
-        params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
-        counts = sorted(await self._db.read(" UNION ALL ".join(parts), params))
-        places, ahead, cost_ahead = [], 0, 0
-        for job, (_, count, cost) in zip(jobs, counts, strict=True):
-            ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
-            places.append((job, QueuePosition(ahead, cost_ahead)))
-        return places
+        sql, params = gaps_query(jobs)
+        return places_of(jobs, await self._db.read(sql, params))
 
     async def count_queued(self) -> int:
         row = await self._db.read_one(HOT_QUERIES["count_queued"])

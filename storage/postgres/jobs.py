@@ -20,7 +20,9 @@ from storage.jobs import (
     INSERT_JOB,
     PURGE,
     insert_params,
+    gaps_query,
     job_record,
+    places_of,
     summary_of,
     transition_assignments,
 )
@@ -62,21 +64,6 @@ def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER) -> str:
 
 
 _CLAIM = claim_sql()
-# The requester's queued jobs with their positions: one ordered pass over the queue up to
-# the requester's last queued job ($1 guild, $2 user).
-_PLACES = (
-    "WITH last AS (SELECT priority_class, round, id FROM jobs "
-    "WHERE guild_id = $1 AND user_id = $2 AND state = 'queued' "
-    "ORDER BY priority_class DESC, round DESC, id DESC LIMIT 1), "
-    "ranked AS (SELECT q.id, q.guild_id, q.user_id, count(*) OVER w - 1 AS ahead, "
-    "sum(q.cost) OVER w - q.cost AS cost_ahead FROM jobs AS q, last WHERE q.state = 'queued' "
-    "AND (q.priority_class, q.round, q.id) <= (last.priority_class, last.round, last.id) "
-    "WINDOW w AS (ORDER BY q.priority_class, q.round, q.id "
-    "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) "
-    f"SELECT {', '.join(f'j.{c.strip()}' for c in COLUMN_LIST.split(','))}, r.ahead, r.cost_ahead "
-    "FROM ranked AS r JOIN jobs AS j ON j.id = r.id "
-    "WHERE r.guild_id = $1 AND r.user_id = $2 ORDER BY r.ahead"
-)
 
 
 class PgJobStore:
@@ -166,10 +153,12 @@ class PgJobStore:
     async def queue_places(
         self, guild_id: int, user_id: int
     ) -> list[tuple[JobRecord, QueuePosition]]:
-        rows = await self._db.fetch(_PLACES, (guild_id, user_id))
-        return [
-            (job_record(row[:-2]), QueuePosition(int(row[-2]), int(row[-1]))) for row in rows
-        ]
+        rows = await self._db.fetch(_SQL["queued_for_user"], (guild_id, user_id))
+        jobs = [job_record(row) for row in rows]
+        if not jobs:
+            return []
+        sql, params = gaps_query(jobs)
+        return places_of(jobs, await self._db.fetch(pg(sql), params))
 
     async def count_queued(self) -> int:
         row = await self._db.fetchrow(_SQL["count_queued"])
