@@ -1,10 +1,12 @@
-"""Queue at scale: 10,000 queued jobs from 2,000 users, on a temporary SQLite file.
+"""Queue at scale: 10,000 queued jobs from 2,000 users, on a temporary SQLite file (or, with
+`--engine postgres`, a temporary PostgreSQL that the bench starts itself with pgserver, from the
+test extra; its settings are pgserver's defaults, fsync on).
 
 Prints a table of figures against the targets of the queue design, then, as the very last
 line, one JSON object with the figures (for scripts). Figures, not a pass/fail test: the
 exit status is 0 even if a target is missed.
 
-    .venv/bin/python bench/queue_scale.py [--jobs N] [--users N] [--concurrency N]
+    .venv/bin/python bench/queue_scale.py [--engine sqlite|postgres] [--jobs N] [--users N] [--concurrency N]
 
 What each figure measures:
 - enqueue: `Admission.submit` for every job (the whole path: drain/pause/channel/blocked-word
@@ -14,8 +16,10 @@ What each figure measures:
   claim with the fair clock) on the full queue; the claimed jobs are requeued afterwards.
 - position: `Scheduler.places` for one random user: positions and ETAs of all their jobs.
 - summary: `Scheduler.summary`, the whole queue by state and backend.
-- recovery: a fresh `Database.open` plus `jobs.unfinished()` with every job still unfinished
+- recovery: a fresh `open_store` plus `jobs.unfinished()` with every job still unfinished
   (what the dispatcher does at start-up).
+- claims_per_s: concurrent claims (8 claimers over the full queue, PostgreSQL's SKIP LOCKED or
+  SQLite's one writer), every job claimed once; measured last, on the whole queue.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import random
 import resource
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import _common  # noqa: F401  (puts the repository on sys.path)
@@ -43,7 +48,7 @@ from bot.jobs import (
     Scheduler,
     SystemClock,
 )
-from storage import Database
+from storage import Store, open_store
 
 TARGETS = {
     "enqueue_jobs_per_s": (">=", 2000.0),
@@ -67,7 +72,7 @@ async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float
     return samples
 
 
-def wire(db: Database, jobs: int) -> tuple[Admission, Scheduler]:
+def wire(db: Store, jobs: int) -> tuple[Admission, Scheduler]:
     clock = SystemClock()
     rate = RateLimiter(db.quotas, clock)
     scheduler = Scheduler(db, clock, rate, eta=EtaModel(db.runs, clock), backends=BACKENDS)
@@ -95,7 +100,7 @@ async def enqueue_all(admission: Admission, jobs: int, users: int, concurrency: 
     return jobs / (time.perf_counter() - start)
 
 
-async def measure_picks(db: Database, scheduler: Scheduler, count: int) -> list[float]:
+async def measure_picks(db: Store, scheduler: Scheduler, count: int) -> list[float]:
     claimed = []
 
     async def pick() -> None:
@@ -108,9 +113,9 @@ async def measure_picks(db: Database, scheduler: Scheduler, count: int) -> list[
     return samples
 
 
-async def measure_recovery(path: Path, expected: int) -> float:
+async def measure_recovery(location: str | Path, expected: int) -> float:
     start = time.perf_counter()
-    db = await Database.open(path)
+    db = await open_store(location)
     unfinished = await db.jobs.unfinished()
     elapsed = time.perf_counter() - start
     await db.close()
@@ -118,11 +123,44 @@ async def measure_recovery(path: Path, expected: int) -> float:
     return elapsed
 
 
-async def run(jobs: int, users: int, concurrency: int) -> dict[str, float]:
-    rng = random.Random(7)
+async def measure_claims(location: str | Path, jobs: int, claimers: int = 8) -> float:
+    """Claims per second with `claimers` stores claiming at once until the queue is empty."""
+    stores = [await open_store(location) for _ in range(claimers)]
+    taken: list[int] = []
+
+    async def claim_all(db: Store, name: str) -> None:
+        while (job := await db.jobs.claim_next(name, f"{name}-{len(taken)}-{time.time_ns()}", time.time())):
+            taken.append(job.id)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(claim_all(db, f"c{i}") for i, db in enumerate(stores)))
+    elapsed = time.perf_counter() - start
+    for db in stores:
+        await db.close()
+    assert len(taken) == len(set(taken)) == jobs, (len(taken), len(set(taken)))
+    return jobs / elapsed
+
+
+@asynccontextmanager
+async def temporary_store(engine: str) -> AsyncIterator[str | Path]:
+    """Where the bench's store lives: a temporary SQLite file or a temporary PostgreSQL."""
     with tempfile.TemporaryDirectory(prefix="wanbot-bench-") as tmp:
-        path = Path(tmp) / "queue.db"
-        db = await Database.open(path)
+        if engine == "sqlite":
+            yield Path(tmp) / "queue.db"
+            return
+        import pgserver  # the test extra
+
+        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()
+
+
+async def run(engine: str, jobs: int, users: int, concurrency: int) -> dict[str, float]:
+    rng = random.Random(7)
+    async with temporary_store(engine) as location:
+        db = await open_store(location)
         admission, scheduler = wire(db, jobs)
         rate = await enqueue_all(admission, jobs, users, concurrency)
         picks = await measure_picks(db, scheduler, 1000)
@@ -131,7 +169,8 @@ async def run(jobs: int, users: int, concurrency: int) -> dict[str, float]:
         )
         summaries = await timed(scheduler.summary, 200)
         await db.close()
-        recovery = max([await measure_recovery(path, jobs) for _ in range(3)])
+        recovery = max([await measure_recovery(location, jobs) for _ in range(3)])
+        claims = await measure_claims(location, jobs)
     return {
         "jobs": jobs,
         "users": users,
@@ -144,13 +183,14 @@ async def run(jobs: int, users: int, concurrency: int) -> dict[str, float]:
         "summary_p99_ms": round(percentile(summaries, 99), 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "recovery_s": round(recovery, 3),
+        "claims_per_s": round(claims, 1),
     }
 
 
 def rows(figures: dict[str, float]) -> list[tuple[str, str, str, str]]:
     out = []
     for name, value in figures.items():
-        if name in ("jobs", "users"):
+        if name in ("jobs", "users", "engine"):
             continue
         op, limit = TARGETS.get(name, ("", None))
         if limit is None:
@@ -163,12 +203,14 @@ def rows(figures: dict[str, float]) -> list[tuple[str, str, str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
-    figures = asyncio.run(run(args.jobs, args.users, args.concurrency))
-    title = f"queue_scale: {args.jobs} jobs from {args.users} users, {args.concurrency} at once"
+    figures = {"engine": args.engine, **asyncio.run(run(args.engine, args.jobs, args.users, args.concurrency))}
+    title = (f"queue_scale ({args.engine}): {args.jobs} jobs from {args.users} users, "
+             f"{args.concurrency} at once")
     report("queue_scale", title, rows(figures), figures)
     return 0
 

@@ -10,7 +10,7 @@ After loading the extension, the command tree is synced — to the guilds of
 WANBOT_DISCORD_GUILDS (commands show up at once) or globally — but only when the translated
 definitions changed since the last sync: Discord rate-limits syncs (a couple of
 hundred a day), and a restart loop must not burn them. The hash of what was last synced per
-scope lives in a small JSON file beside the database (`CommandSync`).
+scope lives in a small JSON file in the data folder, `WANBOT_DATA_DIR` (`CommandSync`).
 
 Client defaults: the guilds intent only and no message cache (a slash-command bot reads no
 messages), a bounded HTTP connection pool, interaction tokens blanked out of discord.py's
@@ -134,7 +134,7 @@ class WanBot(commands.AutoShardedBot):
         await self.load_extension(EXTENSION)
         if self.sync_commands:
             settings = self.services.settings
-            state = Path(settings.db_path).parent / SYNC_STATE_FILE
+            state = settings.local_dir / SYNC_STATE_FILE
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (a stop
                 # during start-up) that lands as the sync completes.

@@ -58,10 +58,11 @@ class Fatal(Exception):
 
 
 class StartupError(Fatal):
-    """A start-up problem a setting can fix: `<SETTING>: <problem>; <what to do>`, exit 2."""
+    """A start-up problem a setting can fix: `<SETTING>: <problem>; <what to do>`, exit 2 (or
+    1 when what is named may come back by itself, such as a database server restarting)."""
 
-    def __init__(self, setting: str, problem: str, remedy: str) -> None:
-        super().__init__(f"{setting}: {problem}; {remedy}", EXIT_CONFIG)
+    def __init__(self, setting: str, problem: str, remedy: str, exit_code: int = EXIT_CONFIG) -> None:
+        super().__init__(f"{setting}: {problem}; {remedy}", exit_code)
         self.setting = setting
 
 

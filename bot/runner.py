@@ -53,7 +53,8 @@ class BotHealth:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [s.get_secret_value() for s in (settings.discord_token, settings.comfyui_token) if s is not None]
+    tokens = [s.get_secret_value() for s in (settings.discord_token, settings.comfyui_token) if s is not None]
+    return tokens + settings.database.secrets
 
 
 def run_bot(settings: Settings) -> int:

@@ -28,7 +28,7 @@ from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from bot.startup import check_outputs, open_database
 from bot.workflows import Template, load_templates, pick_template
-from storage import Database, JobRecord, JobState
+from storage import JobRecord, JobState, Store
 
 __all__ = ["Services", "stable_client_id"]
 
@@ -40,13 +40,16 @@ def stable_client_id(settings: Settings, url: str) -> str:
     clientId that submitted it, so a restarted bot re-attaching to its prompts must reconnect
     under the old id to keep receiving their progress (else it could only poll, and a long
     re-attached job could be mistaken for a stalled one)."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{settings.db_path.resolve()}|{url}").hex
+    if settings.db_path is not None:  # the id SQLite deployments have always had
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{settings.db_path.resolve()}|{url}").hex
+    where = f"{settings.database.display}|{settings.local_dir.resolve()}"
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{where}|{url}").hex
 
 
 @dataclass
 class Services:
     settings: Settings
-    db: Database
+    db: Store
     clock: Clock
     rate: RateLimiter
     eta: EtaModel
@@ -84,7 +87,7 @@ class Services:
         templates = load_templates(settings.workflows)
         clock = clock or SystemClock()
         await check_outputs(settings.output_dir)
-        db = await open_database(settings.db_path)
+        db = await open_database(settings.database)
         rate = RateLimiter(db.quotas, clock)
         eta = EtaModel(db.runs, clock)
         session = aiohttp.ClientSession()

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.store_target import StoreTarget, parse_target
 from bot.urls import redacted_url, url_problem
 
 __all__ = ["Settings", "SettingProblem", "SettingsError", "load_settings", "EXAMPLES"]
@@ -28,7 +29,8 @@ EXAMPLES: dict[str, str] = {
     "COMFYUI_TOKEN": "a bearer token your ComfyUI proxy expects (leave unset if none)",
     "COMFYUI_TOKEN_IN_QUERY": "true (also send the token as ?token= on the websocket URL)",
     "WANBOT_WORKFLOW": "wan-wrapper (or wan-native, or ./my_template.json; wan-wrapper,wan-wrapper-i2v for pictures too)",
-    "WANBOT_DB": "data/wanbot.db",
+    "WANBOT_DB": "data/wanbot.db or postgresql://wanbot:password@db-host/wanbot",
+    "WANBOT_DATA_DIR": "data (finished videos wait in its outputs/ folder until posted)",
     "WANBOT_STALL_SECONDS": "600",
     "WANBOT_MAX_DOWNLOAD_MB": "512",
     "WANBOT_LOG_FORMAT": "text (or json)",
@@ -102,7 +104,13 @@ class Settings(BaseSettings):
     comfyui_token: SecretStr | None = Field(default=None, alias="COMFYUI_TOKEN")
     comfyui_token_in_query: bool = Field(default=False, alias="COMFYUI_TOKEN_IN_QUERY")
     workflow: str = Field(default="wan-wrapper", alias="WANBOT_WORKFLOW")
-    db_path: Path = Field(default=Path("data/wanbot.db"), alias="WANBOT_DB")
+    # A SQLite file, sqlite:///file, or postgresql://user:password@host/database.
+    database: Annotated[StoreTarget, NoDecode] = Field(
+        default_factory=lambda: parse_target("data/wanbot.db"), alias="WANBOT_DB"
+    )
+    # Local files (videos waiting to be posted, the command-sync state): beside the SQLite
+    # file unless set; `data/` for PostgreSQL.
+    data_dir: Path | None = Field(default=None, alias="WANBOT_DATA_DIR")
     stall_seconds: float = Field(default=600.0, gt=0, alias="WANBOT_STALL_SECONDS")
     max_download_mb: int = Field(default=512, gt=0, alias="WANBOT_MAX_DOWNLOAD_MB")
     log_format: str = Field(default="text", pattern="^(text|json)$", alias="WANBOT_LOG_FORMAT")
@@ -127,7 +135,7 @@ class Settings(BaseSettings):
     # and a role that may use the admin commands besides members with Manage Server.
     discord_guilds: Annotated[list[int], NoDecode] = Field(default_factory=list, alias="WANBOT_DISCORD_GUILDS")
     admin_role: str | None = Field(default=None, alias="WANBOT_ADMIN_ROLE")
-    # A video too large for Discord even after re-encoding is kept in <db folder>/outputs/too-large/
+    # A video too large for Discord even after re-encoding is kept in <data dir>/outputs/too-large/
     # as job-<id>.mp4; when the operator serves that folder, members get <this URL>/job-<id>.mp4.
     public_output_url: str | None = Field(default=None, alias="WANBOT_PUBLIC_OUTPUT_URL")
     # Re-encodes (a video over the upload limit) running at once; the others wait their turn.
@@ -148,8 +156,37 @@ class Settings(BaseSettings):
 
     @property
     def output_dir(self) -> Path:
-        """Finished videos wait here until posted: beside the database, so on the same volume."""
-        return self.db_path.parent / "outputs"
+        """Finished videos wait here until posted: in the data folder (by default beside the
+        SQLite file, so on the same volume)."""
+        return self.local_dir / "outputs"
+
+    @property
+    def local_dir(self) -> Path:
+        """WANBOT_DATA_DIR, or its default: the SQLite file's folder, or `data` for PostgreSQL."""
+        if self.data_dir is not None:
+            return self.data_dir
+        return self.database.path.parent if self.database.path is not None else Path("data")
+
+    @property
+    def db_path(self) -> Path | None:
+        """The SQLite file (None on PostgreSQL)."""
+        return self.database.path
+
+    @model_validator(mode="before")
+    @classmethod
+    def _db_path_is_the_database(cls, data: Any) -> Any:
+        # `load_settings(db_path=...)`, as tests and tools have always written it.
+        if isinstance(data, dict) and "db_path" in data:
+            data = dict(data)
+            data.setdefault("database", data.pop("db_path"))
+        return data
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _parse_database(cls, value: Any) -> Any:
+        if isinstance(value, (str, Path)):
+            return parse_target(value)
+        return value
 
     @field_validator("workflow")
     @classmethod

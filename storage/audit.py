@@ -8,34 +8,50 @@ log never claims an action that did not happen nor misses one that did.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 
 import aiosqlite
 
 from storage.records import AuditEntry
 from storage.sqlite import Connections
 
-__all__ = ["SqliteAuditLog", "insert_audit"]
+__all__ = ["SqliteAuditLog", "insert_audit", "audit_entry", "audit_values", "AUDIT_COLUMNS", "INSERT_AUDIT"]
 
-_COLUMNS = "id, at, guild_id, actor_id, action, target, details"
+AUDIT_COLUMNS = _COLUMNS = "id, at, guild_id, actor_id, action, target, details"
+
+
+INSERT_AUDIT = (
+    "INSERT INTO audit_log (at, guild_id, actor_id, action, target, details) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def audit_values(entry: AuditEntry) -> tuple[Any, ...]:
+    """The values of `INSERT_AUDIT`."""
+    details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True)
+    return (entry.at, entry.guild_id, entry.actor_id, entry.action, entry.target, details)
 
 
 async def insert_audit(conn: aiosqlite.Connection, entry: AuditEntry) -> int:
     """Write `entry` on `conn`, inside whatever transaction the caller holds."""
-    cursor = await conn.execute(
-        "INSERT INTO audit_log (at, guild_id, actor_id, action, target, details) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            entry.at,
-            entry.guild_id,
-            entry.actor_id,
-            entry.action,
-            entry.target,
-            json.dumps(entry.details, ensure_ascii=False, sort_keys=True),
-        ),
-    )
+    cursor = await conn.execute(INSERT_AUDIT, audit_values(entry))
     row_id = cursor.lastrowid
     await cursor.close()
     return int(row_id or 0)
+
+
+def audit_entry(row: Sequence[Any]) -> AuditEntry:
+    """An entry from a row of `AUDIT_COLUMNS` (both engines)."""
+    return AuditEntry(
+        id=row[0],
+        at=row[1],
+        guild_id=row[2],
+        actor_id=row[3],
+        action=row[4],
+        target=row[5],
+        details=json.loads(row[6]),
+    )
 
 
 class SqliteAuditLog:
@@ -55,15 +71,4 @@ class SqliteAuditLog:
             f"SELECT {_COLUMNS} FROM audit_log WHERE {where} ORDER BY id DESC LIMIT ?",
             (guild_id, limit),
         )
-        return [
-            AuditEntry(
-                id=row[0],
-                at=row[1],
-                guild_id=row[2],
-                actor_id=row[3],
-                action=row[4],
-                target=row[5],
-                details=json.loads(row[6]),
-            )
-            for row in rows
-        ]
+        return [audit_entry(row) for row in rows]

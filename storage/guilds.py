@@ -11,10 +11,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from storage.audit import insert_audit
+from storage.changes import Change, ChangeKind
 from storage.records import AuditEntry, GuildSettings, QueueControl
 from storage.sqlite import Connections
 
-__all__ = ["SqliteGuildStore", "SqliteControlStore", "SETTINGS_COLUMNS", "settings_from_row"]
+__all__ = [
+    "SqliteGuildStore",
+    "SqliteControlStore",
+    "SETTINGS_COLUMNS",
+    "SAVE_SETTINGS",
+    "settings_from_row",
+    "settings_values",
+]
 
 SETTINGS_COLUMNS = (
     "paused, allowed_channels, blocked_words, limits, role_limits, updated_at, updated_by"
@@ -41,6 +49,32 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+# Insert or replace a guild's settings; values: `settings_values`.
+SAVE_SETTINGS = (
+    "INSERT INTO guild_settings (guild_id, paused, allowed_channels, blocked_words, "
+    "limits, role_limits, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (guild_id) DO UPDATE SET paused = excluded.paused, "
+    "allowed_channels = excluded.allowed_channels, "
+    "blocked_words = excluded.blocked_words, limits = excluded.limits, "
+    "role_limits = excluded.role_limits, updated_at = excluded.updated_at, "
+    "updated_by = excluded.updated_by"
+)
+
+
+def settings_values(settings: GuildSettings, audit: AuditEntry) -> tuple[Any, ...]:
+    """The values of `SAVE_SETTINGS` (`paused` as a bool: SQLite stores it as 0/1)."""
+    return (
+        settings.guild_id,
+        settings.paused,
+        _dump(list(settings.allowed_channels)),
+        _dump(list(settings.blocked_words)),
+        _dump(settings.limits),
+        _dump(settings.role_limits),
+        audit.at,
+        audit.actor_id,
+    )
+
+
 class SqliteGuildStore:
     """`storage.interface.GuildStore` on SQLite."""
 
@@ -56,26 +90,9 @@ class SqliteGuildStore:
     async def save(self, settings: GuildSettings, audit: AuditEntry) -> None:
         """Replace the guild's settings; the audit entry commits with them."""
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO guild_settings (guild_id, paused, allowed_channels, blocked_words, "
-                "limits, role_limits, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (guild_id) DO UPDATE SET paused = excluded.paused, "
-                "allowed_channels = excluded.allowed_channels, "
-                "blocked_words = excluded.blocked_words, limits = excluded.limits, "
-                "role_limits = excluded.role_limits, updated_at = excluded.updated_at, "
-                "updated_by = excluded.updated_by",
-                (
-                    settings.guild_id,
-                    int(settings.paused),
-                    _dump(list(settings.allowed_channels)),
-                    _dump(list(settings.blocked_words)),
-                    _dump(settings.limits),
-                    _dump(settings.role_limits),
-                    audit.at,
-                    audit.actor_id,
-                ),
-            )
+            await conn.execute(SAVE_SETTINGS, settings_values(settings, audit))
             await insert_audit(conn, audit)
+        self._db.committed(Change(ChangeKind.SETTINGS, settings.guild_id))
 
     async def paused_guilds(self) -> list[int]:
         rows = await self._db.read("SELECT guild_id FROM guild_settings WHERE paused = 1")
@@ -104,3 +121,4 @@ class SqliteControlStore:
                 (int(control.draining), audit.at, audit.actor_id),
             )
             await insert_audit(conn, audit)
+        self._db.committed(Change(ChangeKind.CONTROL))

@@ -1,18 +1,21 @@
 """The store's contract: what the scheduler, admission and dispatcher may ask of storage.
 
-Kept narrow on purpose so that a PostgreSQL store (claims with `FOR UPDATE SKIP LOCKED`) can
-replace the SQLite one without touching `bot/`. Every method is a single atomic step; every
+Kept narrow on purpose so that the SQLite store (`storage.database`) and the PostgreSQL store
+(`storage.postgres`) serve the same `bot/`; `storage.open_store` picks one from `WANBOT_DB`. Every method is a single atomic step; every
 state change is conditional on the state the caller expects and reports whether it happened.
 Times are passed in (epoch seconds) so that callers own the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
+from storage.changes import Subscriber
 from storage.records import (
     AdmissionView,
+    AdmitRequest,
+    AdmitResult,
     AuditEntry,
     GuildSettings,
     JobRecord,
@@ -174,5 +177,15 @@ class Store(Protocol):
     async def admission_view(self, guild_id: int, user_id: int) -> AdmissionView:
         """Guild settings, the drain switch, queue length, the requester's active jobs and
         rate bucket, read together."""
+
+    async def admit(self, request: AdmitRequest, now: float) -> AdmitResult:
+        """Queue `request.job` in one transaction that, serialized against every other admit
+        of every process, checks the global queue cap and the member's active cap and
+        compare-and-sets the member's bucket: the caps are exact under any concurrency.
+        Nothing is written unless the outcome is ADMITTED."""
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber` with each `storage.changes.Change` after it commits (in every
+        process on PostgreSQL, in this one on SQLite); returns the unsubscribe."""
 
     async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from storage.audit import insert_audit
+from storage.changes import job_change
 from storage.records import (
     ACTIVE_STATES,
     STATE_TIMESTAMP,
@@ -31,10 +32,24 @@ from storage.records import (
 )
 from storage.sqlite import Connections, Row
 
-__all__ = ["SqliteJobStore", "SETTABLE_FIELDS", "HOT_QUERIES", "ACTIVE_IN"]
+__all__ = [
+    "SqliteJobStore",
+    "SETTABLE_FIELDS",
+    "HOT_QUERIES",
+    "ACTIVE_IN",
+    "COLUMN_LIST",
+    "INSERT_JOB",
+    "PURGE",
+    "insert_params",
+    "gaps_query",
+    "job_record",
+    "places_of",
+    "summary_of",
+    "transition_assignments",
+]
 
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
-_COLUMN_LIST = ", ".join(_COLUMNS)
+_COLUMN_LIST = COLUMN_LIST = ", ".join(_COLUMNS)
 _PARAMS_AT = _COLUMNS.index("params")
 _STATE_AT = _COLUMNS.index("state")
 _STATES = {state.value: state for state in JobState}
@@ -124,7 +139,38 @@ HOT_QUERIES: dict[str, str] = {
 }
 
 
-def _record(row: Row) -> JobRecord:
+PURGE = (
+    "UPDATE jobs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ?, "
+    f"updated_at = ? WHERE guild_id = ? AND user_id = ? AND state IN ({_PURGEABLE_IN}) "
+    f"RETURNING {_COLUMN_LIST}"
+)
+INSERT_JOB = (
+    "INSERT INTO jobs (guild_id, channel_id, user_id, locale, template, params, cost, "
+    "priority_class, round, state, attempts, created_at, updated_at, queued_at) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) RETURNING {_COLUMN_LIST}"
+)
+
+
+def insert_params(job: NewJob, now: float) -> tuple[Any, ...]:
+    """The values of `INSERT_JOB`."""
+    return (
+        job.guild_id,
+        job.channel_id,
+        job.user_id,
+        job.locale,
+        job.template,
+        _encode_params(job.params),
+        job.cost,
+        job.priority_class,
+        job.round,
+        now,
+        now,
+        now,
+    )
+
+
+def _record(row: Sequence[Any]) -> JobRecord:
+    """A `JobRecord` from a row of `_COLUMNS`."""
     values = list(row)
     values[_PARAMS_AT] = json.loads(values[_PARAMS_AT])
     values[_STATE_AT] = _STATES[values[_STATE_AT]]
@@ -134,8 +180,50 @@ def _record(row: Row) -> JobRecord:
     return JobRecord(*values)
 
 
+job_record = _record
+
+
 def _encode_params(params: dict[str, Any]) -> str:
     return json.dumps(params, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def gaps_query(jobs: Sequence[JobRecord]) -> tuple[str, list[int]]:
+    """One statement counting the queued jobs (and their cost) between consecutive jobs of
+    one requester, in queue order: the scan covers the queue only up to their last job, once."""
+    # Below any job (the class is a 32-bit column on PostgreSQL).
+    bounds = [(-(2**31), -(2**62), -(2**62)), *(job.sort_key for job in jobs)]
+    parts = [f"SELECT {i}, * FROM ({HOT_QUERIES['range']}) AS gap" for i in range(len(jobs))]
+    params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
+    return " UNION ALL ".join(parts), params
+
+
+def places_of(
+    jobs: Sequence[JobRecord], gaps: Sequence[Sequence[Any]]
+) -> list[tuple[JobRecord, QueuePosition]]:
+    """Each job with its position, from the rows of `gaps_query`: the gaps added up."""
+    places, ahead, cost_ahead = [], 0, 0
+    for job, (_, count, cost) in zip(jobs, sorted(tuple(gap) for gap in gaps), strict=True):
+        ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
+        places.append((job, QueuePosition(ahead, cost_ahead)))
+    return places
+
+
+def summary_of(rows: Sequence[Sequence[Any]], since: float) -> QueueSummary:
+    """The `QueueSummary` from the rows of the `summary` statement."""
+    head = rows[0]  # the anchor (`t`) always yields one row
+    *counts, users, cost, oldest = head[:_SUMMARY_JOB_AT]
+    in_flight = tuple(
+        _record(row[_SUMMARY_JOB_AT:]) for row in rows if row[_SUMMARY_JOB_AT] is not None
+    )
+    return QueueSummary(
+        by_state=dict(zip(JobState, map(int, counts), strict=True)),
+        by_backend=dict(Counter(str(job.backend) for job in in_flight)),
+        queued_users=int(users),
+        oldest_queued_at=None if oldest is None else float(oldest),
+        queued_cost=int(cost),
+        since=since,
+        in_flight=in_flight,
+    )
 
 
 def _not_in(column: str, values: Collection[int]) -> tuple[str, list[int]]:
@@ -179,9 +267,10 @@ async def _preferred(conn: aiosqlite.Connection, where: str, params: list[Any], 
     return pref
 
 
-def _transition_sql(
-    job_id: int, from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any]
-) -> tuple[str, list[Any]]:
+def transition_assignments(
+    from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any]
+) -> dict[str, Any]:
+    """The columns a transition sets, checked against the state machine (both engines)."""
     if to_state not in TRANSITIONS[from_state]:
         raise InvalidTransition(from_state, to_state)
     unknown = set(fields_) - SETTABLE_FIELDS
@@ -191,8 +280,15 @@ def _transition_sql(
         fields_ = {**_CLEARED_ON_REQUEUE, **fields_}
     assignments = {"state": to_state.value, STATE_TIMESTAMP[to_state]: now, "updated_at": now}
     assignments.update(fields_)
+    return assignments
+
+
+def _transition_sql(
+    job_id: int, from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any]
+) -> tuple[str, list[Any]]:
+    assignments = transition_assignments(from_state, to_state, now, fields_)
     sets = ", ".join(f"{column} = ?" for column in assignments)
-    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ?"
+    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? RETURNING guild_id"
     return sql, [*assignments.values(), job_id, from_state.value]
 
 
@@ -203,26 +299,10 @@ class SqliteJobStore:
         self._db = conns
 
     async def create(self, job: NewJob, now: float) -> JobRecord:
-        rows = await self._db.write(
-            "INSERT INTO jobs (guild_id, channel_id, user_id, locale, template, params, cost, "
-            "priority_class, round, state, attempts, created_at, updated_at, queued_at) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?) RETURNING {_COLUMN_LIST}",
-            (
-                job.guild_id,
-                job.channel_id,
-                job.user_id,
-                job.locale,
-                job.template,
-                _encode_params(job.params),
-                job.cost,
-                job.priority_class,
-                job.round,
-                now,
-                now,
-                now,
-            ),
-        )
-        return _record(rows[0])
+        rows = await self._db.write(INSERT_JOB, insert_params(job, now))
+        created = _record(rows[0])
+        self._db.committed(job_change(created.id, created.guild_id, None, JobState.QUEUED))
+        return created
 
     async def get(self, job_id: int) -> JobRecord | None:
         row = await self._db.read_one(f"SELECT {_COLUMN_LIST} FROM jobs WHERE id = ?", (job_id,))
@@ -244,14 +324,15 @@ class SqliteJobStore:
     ) -> bool:
         sql, params = _transition_sql(job_id, from_state, to_state, now, fields_)
         if audit is None:
-            return await self._db.write_changes(sql, params) == 1
-        async with self._db.transaction() as conn:
-            cursor = await conn.execute(sql, params)
-            moved = cursor.rowcount == 1
-            await cursor.close()
-            if moved:
-                await insert_audit(conn, audit)
-            return moved
+            moved = await self._db.write(sql, params)
+        else:
+            async with self._db.transaction() as conn:
+                moved = list(await conn.execute_fetchall(sql, params))
+                if moved:
+                    await insert_audit(conn, audit)
+        if moved:
+            self._db.committed(job_change(job_id, int(moved[0][0]), from_state, to_state))
+        return bool(moved)
 
     async def set_status_message(self, job_id: int, message_id: int) -> bool:
         changed = await self._db.write_changes(
@@ -339,17 +420,8 @@ class SqliteJobStore:
         jobs = [_record(row) for row in rows]
         if not jobs:
             return []
-        # Count the gaps between consecutive jobs of this user and add them up: the scan
-        # covers the queue only up to the user's last job, once, in one statement.
-        bounds = [(-(2**62), -(2**62), -(2**62)), *(job.sort_key for job in jobs)]
-        parts = [f"SELECT {i}, * FROM ({HOT_QUERIES['range']})" for i in range(len(jobs))]
-        params = [value for i in range(len(jobs)) for value in (*bounds[i], *bounds[i + 1])]
-        counts = sorted(await self._db.read(" UNION ALL ".join(parts), params))
-        places, ahead, cost_ahead = [], 0, 0
-        for job, (_, count, cost) in zip(jobs, counts, strict=True):
-            ahead, cost_ahead = ahead + int(count), cost_ahead + int(cost)
-            places.append((job, QueuePosition(ahead, cost_ahead)))
-        return places
+        sql, params = gaps_query(jobs)
+        return places_of(jobs, await self._db.read(sql, params))
 
     async def count_queued(self) -> int:
         row = await self._db.read_one(HOT_QUERIES["count_queued"])
@@ -381,21 +453,7 @@ class SqliteJobStore:
         return [_record(row) for row in await self._db.read(HOT_QUERIES["unfinished"])]
 
     async def summary(self, since: float) -> QueueSummary:
-        rows = await self._db.read(HOT_QUERIES["summary"], (since,))
-        head = rows[0]  # the anchor (`t`) always yields one row
-        *counts, users, cost, oldest = head[:_SUMMARY_JOB_AT]
-        in_flight = tuple(
-            _record(row[_SUMMARY_JOB_AT:]) for row in rows if row[_SUMMARY_JOB_AT] is not None
-        )
-        return QueueSummary(
-            by_state=dict(zip(JobState, map(int, counts), strict=True)),
-            by_backend=dict(Counter(str(job.backend) for job in in_flight)),
-            queued_users=int(users),
-            oldest_queued_at=None if oldest is None else float(oldest),
-            queued_cost=int(cost),
-            since=since,
-            in_flight=in_flight,
-        )
+        return summary_of(await self._db.read(HOT_QUERIES["summary"], (since,)), since)
 
     async def recent_for_user(self, guild_id: int, user_id: int, limit: int) -> list[JobRecord]:
         rows = await self._db.read(
@@ -409,13 +467,10 @@ class SqliteJobStore:
         self, guild_id: int, user_id: int, by: int, now: float, audit: AuditEntry
     ) -> list[JobRecord]:
         async with self._db.transaction() as conn:
-            rows = await conn.execute_fetchall(
-                "UPDATE jobs SET state = 'cancelled', cancelled_by = ?, cancelled_at = ?, "
-                f"updated_at = ? WHERE guild_id = ? AND user_id = ? AND state IN ({_PURGEABLE_IN}) "
-                f"RETURNING {_COLUMN_LIST}",
-                (by, now, now, guild_id, user_id),
-            )
+            rows = await conn.execute_fetchall(PURGE, (by, now, now, guild_id, user_id))
             jobs = sorted((_record(row) for row in rows), key=lambda job: job.id)
             details = {**audit.details, "jobs": [job.id for job in jobs]}
             await insert_audit(conn, replace(audit, details=details))
-            return jobs
+        for job in jobs:
+            self._db.committed(job_change(job.id, job.guild_id, None, JobState.CANCELLED))
+        return jobs

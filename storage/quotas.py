@@ -10,7 +10,23 @@ from __future__ import annotations
 from storage.records import RateBucket
 from storage.sqlite import Connections
 
-__all__ = ["SqliteQuotaStore"]
+__all__ = ["SqliteQuotaStore", "BUCKET_INSERT", "BUCKET_UPDATE", "bucket_values"]
+
+# The compare-and-set, both ways; values: `bucket_values(bucket)` (+ the expected version).
+BUCKET_INSERT = (
+    "INSERT INTO rate_buckets (guild_id, user_id, tokens, updated_at, capacity, "
+    "per_second, version) VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING"
+)
+BUCKET_UPDATE = (
+    "UPDATE rate_buckets SET tokens = ?3, updated_at = ?4, capacity = ?5, "
+    "per_second = ?6, version = version + 1 "
+    "WHERE guild_id = ?1 AND user_id = ?2 AND version = ?7"
+)
+
+
+def bucket_values(bucket: RateBucket) -> tuple[int, int, float, float, float, float]:
+    return (bucket.guild_id, bucket.user_id, bucket.tokens, bucket.updated_at,
+            bucket.capacity, bucket.per_second)
 
 
 class SqliteQuotaStore:
@@ -30,18 +46,10 @@ class SqliteQuotaStore:
         return RateBucket(guild_id, user_id, row[0], row[1], row[2], row[3], row[4])
 
     async def put(self, bucket: RateBucket, expected_version: int | None) -> bool:
-        values = (bucket.tokens, bucket.updated_at, bucket.capacity, bucket.per_second)
         if expected_version is None:
-            changed = await self._db.write_changes(
-                "INSERT INTO rate_buckets (guild_id, user_id, tokens, updated_at, capacity, "
-                "per_second, version) VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
-                (bucket.guild_id, bucket.user_id, *values),
-            )
+            changed = await self._db.write_changes(BUCKET_INSERT, bucket_values(bucket))
         else:
             changed = await self._db.write_changes(
-                "UPDATE rate_buckets SET tokens = ?, updated_at = ?, capacity = ?, "
-                "per_second = ?, version = version + 1 "
-                "WHERE guild_id = ? AND user_id = ? AND version = ?",
-                (*values, bucket.guild_id, bucket.user_id, expected_version),
+                BUCKET_UPDATE, (*bucket_values(bucket), expected_version)
             )
         return changed == 1

@@ -29,6 +29,9 @@ __all__ = [
     "AdmissionView",
     "AuditEntry",
     "RunSample",
+    "AdmitRequest",
+    "AdmitOutcome",
+    "AdmitResult",
 ]
 
 
@@ -249,3 +252,32 @@ class AdmissionView:
     queued: int  # jobs queued, all guilds
     active: int  # the requester's unfinished jobs in this guild
     bucket: RateBucket | None
+
+
+@dataclass(frozen=True)
+class AdmitRequest:
+    """A job to queue only if the caps still allow it and the member's token is still there,
+    all checked and written in one transaction (`Store.admit`). The token arithmetic is the
+    caller's: `bucket` is the bucket after spending, written only if the stored one is still
+    at `bucket_version` (None: only if the member has no bucket yet)."""
+
+    job: NewJob
+    max_queued: int  # jobs queued, all guilds, this one excluded
+    max_active: int  # the member's unfinished jobs in the guild, this one excluded
+    bucket: RateBucket
+    bucket_version: int | None
+
+
+class AdmitOutcome(StrEnum):
+    ADMITTED = "admitted"
+    QUEUE_FULL = "queue_full"
+    TOO_MANY_ACTIVE = "too_many_active"
+    BUCKET_MOVED = "bucket_moved"  # someone spent or gave back a token meanwhile: read it again
+
+
+@dataclass(frozen=True)
+class AdmitResult:
+    outcome: AdmitOutcome
+    job: JobRecord | None  # the queued job when admitted
+    queued: int  # the queue length the decision saw
+    active: int  # the member's active jobs the decision saw

@@ -13,9 +13,18 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from storage.errors import SchemaTooNew
 from storage.sqlite import Connections, split_statements
 
-__all__ = ["Migration", "SchemaTooNew", "MIGRATIONS", "LATEST_VERSION", "migrate", "schema_version"]
+__all__ = [
+    "Migration",
+    "SchemaTooNew",
+    "MIGRATIONS",
+    "LATEST_VERSION",
+    "load_migrations",
+    "migrate",
+    "schema_version",
+]
 
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -27,13 +36,10 @@ class Migration:
     sql: str
 
 
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer wanbot; running older code on it could corrupt it."""
-
-
-def _load() -> tuple[Migration, ...]:
+def load_migrations(package: str) -> tuple[Migration, ...]:
+    """The `migrations/NNNN_name.sql` files of `package`, in order, checked for gaps."""
     found = []
-    for entry in resources.files("storage").joinpath("migrations").iterdir():
+    for entry in resources.files(package).joinpath("migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
@@ -44,7 +50,8 @@ def _load() -> tuple[Migration, ...]:
     return tuple(found)
 
 
-MIGRATIONS: tuple[Migration, ...] = _load()
+# The SQLite schema. PostgreSQL's is `storage/postgres/migrations/`: keep the two in step.
+MIGRATIONS: tuple[Migration, ...] = load_migrations("storage")
 LATEST_VERSION: int = MIGRATIONS[-1].version
 
 

@@ -1,4 +1,5 @@
-"""SQLite plumbing shared by the repositories: two connections, one write lock, transactions.
+"""SQLite plumbing shared by the repositories: two connections, one write lock, transactions,
+and the change notices published after a commit (`storage.changes`: in-process only).
 
 Why two connections: WAL lets readers run beside a writer, so `/queue` lookups and the
 status summary never wait behind an enqueue burst. All writes go through one connection in
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from storage.changes import Change, Changes
 
 __all__ = ["Connections", "Row", "BUSY_TIMEOUT_MS"]
 
@@ -57,6 +60,7 @@ class Connections:
         self.writer = writer
         self.reader = reader
         self._write_lock = asyncio.Lock()
+        self.changes = Changes()
 
     @classmethod
     async def open(cls, path: str | Path) -> Connections:
@@ -103,6 +107,11 @@ class Connections:
             # a finished DML statement holds nothing that the garbage collector won't free.
             cursor = await self.writer.execute(sql, params)
             return int(cursor.rowcount)
+
+    def committed(self, change: Change | None) -> None:
+        """Tell the subscribers about a change this process has just committed."""
+        if change is not None:
+            self.changes.publish(change)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:

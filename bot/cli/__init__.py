@@ -1,5 +1,6 @@
 """The `wanbot` command: `run` (the Discord bot), `check` (can the backends run the workflows?),
-`generate` (one clip from the terminal, no Discord) and `templates` (what each template offers).
+`generate` (one clip from the terminal, no Discord), `templates` (what each template offers) and
+`db migrate` (move the data from SQLite to PostgreSQL).
 
 This is the CLI's edge: every expected failure is caught here once and printed as one plain
 line; exit codes are 0 ok, 1 the job or a backend failed, 2 bad configuration or input.
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
+from bot.cli.db import add_db_parser
 from bot.cli.options import add_generate_options
 from bot.settings import SettingProblem, SettingsError
 from bot.workflows.template import TemplateError
@@ -44,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     templates = sub.add_parser("templates", help="list the built-in and configured workflow templates")
     templates.add_argument("--json", action="store_true", help="print them as one JSON document")
 
+    add_db_parser(sub)
+
     # Its own --help: the ranges it shows are the template's, known only once settings are read.
     gen = sub.add_parser("generate", help="render one clip from the terminal", add_help=False)
     add_generate_options(gen)
@@ -61,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.cli.check import check_command
 
             return asyncio.run(check_command(args))
+        if args.command == "db":
+            from bot.cli.db import db_command
+
+            return asyncio.run(db_command(args))
         if args.command == "templates":
             from bot.cli.templates import templates_command
 

@@ -7,10 +7,13 @@ Each check is a small function returning a refusal or None. Input validation (pr
 frame counts...) happened before, in the cog: a request that reaches here is well formed, so
 nothing the member typed can fail later and cost them quota.
 
-Check-then-enqueue runs under a per-member lock, so one member's concurrent requests cannot
-both slip under their active cap. The global cap is checked without a global lock: under a
-burst it can be overshot by the number of requests admitted in the same instant, which is a
-fair price for not serializing every member behind one lock.
+The checks first run on one read (`admission_view`) to answer most refusals cheaply. The
+decisive step is the store's `admit`: one transaction, serialized against every other admit in
+every process, that re-checks the global queue cap and the member's active cap, spends the
+token (compare-and-set on the bucket as read) and inserts the job. So neither cap nor the rate
+limit can be overshot by a burst, even from several processes on one PostgreSQL, and the token
+is spent if and only if the job is queued. A bucket that moved meanwhile is read again.
+A per-member lock in this process keeps one member's own burst from retrying against itself.
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from bot.jobs.refusal import MESSAGES, AdmissionRefused, Refusal
 from bot.jobs.scheduler import Scheduler
 from storage import AdmissionView, GuildSettings, JobRecord
 from storage.interface import Store
+from storage.records import AdmitOutcome, AdmitRequest, NewJob, RateBucket
 
 __all__ = ["Admission", "DEFAULT_MAX_QUEUED", "DEFAULT_LIMITS"]
 
 DEFAULT_MAX_QUEUED = 500
 DEFAULT_LIMITS = Limits()
+# Each retry means another request of this member spent or returned a token in between.
+_ADMIT_TRIES = 16
 
 
 @lru_cache(maxsize=512)
@@ -131,14 +137,28 @@ class Admission:
             view = await self._store.admission_view(guild_id, user_id)
             limits = effective_limits(self.defaults, view.settings, requester.role_ids)
             await self._check(requester, request, view, limits)
-            decision = await self._rate.take(guild_id, user_id, limits, view.bucket)
-            if not decision.allowed:
+            async with self._scheduler.placing(requester, request, limits.priority) as job:
+                return await self._admit(requester, job, limits, view.bucket)
+
+    async def _admit(
+        self, requester: Requester, job: NewJob, limits: Limits, bucket: RateBucket | None
+    ) -> JobRecord:
+        guild_id, user_id = requester.guild_id, requester.user_id
+        for _ in range(_ADMIT_TRIES):
+            decision, spent = self._rate.spend(guild_id, user_id, limits, bucket)
+            if spent is None:
                 raise rate_refusal(decision.retry_at, limits)
-            try:
-                return await self._scheduler.enqueue(requester, request, limits.priority)
-            except BaseException:
-                await self._rate.give_back(guild_id, user_id)
-                raise
+            version = None if bucket is None else bucket.version
+            admit = AdmitRequest(job, self.max_queued, limits.max_active, spent, version)
+            result = await self._store.admit(admit, self._clock.now())
+            if result.outcome is AdmitOutcome.ADMITTED and result.job is not None:
+                return result.job
+            if result.outcome is AdmitOutcome.QUEUE_FULL:
+                raise queue_full(result.queued, await self._scheduler.next_slot_at())
+            if result.outcome is AdmitOutcome.TOO_MANY_ACTIVE:
+                raise await self._too_many_active(requester, result.active, limits)
+            bucket = await self._store.quotas.get(guild_id, user_id)
+        raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
 
     async def _check(
         self, requester: Requester, request: JobRequest, view: AdmissionView, limits: Limits
@@ -155,6 +175,11 @@ class Admission:
         if view.queued >= self.max_queued:
             raise queue_full(view.queued, await self._scheduler.next_slot_at())
         if view.active >= limits.max_active:
-            places = await self._scheduler.places(requester.guild_id, requester.user_id)
-            done = [place.eta.done_at for place in places if place.eta is not None]
-            raise too_many_active(view.active, limits, min(done) if done else None)
+            raise await self._too_many_active(requester, view.active, limits)
+
+    async def _too_many_active(
+        self, requester: Requester, active: int, limits: Limits
+    ) -> AdmissionRefused:
+        places = await self._scheduler.places(requester.guild_id, requester.user_id)
+        done = [place.eta.done_at for place in places if place.eta is not None]
+        return too_many_active(active, limits, min(done) if done else None)

@@ -4,6 +4,8 @@ A bucket holds at most `burst` tokens and refills at `videos_per_hour / 3600` to
 second; each video takes one. Only (tokens, updated_at) are stored; the refill is computed
 when the bucket is read, so idle users cost no writes. Consuming is a compare-and-set on the
 bucket's version, retried on conflict: two concurrent requests can never spend one token twice.
+Admission does not `take`: it asks `spend` for the bucket to write and hands it to the store's
+atomic admit, so the token is spent if and only if the job is queued.
 """
 
 from __future__ import annotations
@@ -92,17 +94,24 @@ class RateLimiter:
         with everything else); it is only a first guess, the write is compare-and-set."""
         row = current
         for _ in range(_CAS_TRIES):
-            now = self._clock.now()
             if isinstance(row, _Unread):
                 row = await self._quotas.get(guild_id, user_id)
-            bucket = _bucket(row, limits, now)
-            if not bucket.has_token():
-                return RateDecision(False, bucket.ready_at(), bucket.tokens)
-            spent = replace(bucket, tokens=max(0.0, bucket.tokens - 1.0))
-            if await self._store(guild_id, user_id, spent, row):
-                return RateDecision(True, None, spent.tokens)
+            decision, spent = self.spend(guild_id, user_id, limits, row)
+            if spent is None or await self._quotas.put(spent, None if row is None else row.version):
+                return decision
             row = _UNREAD
         raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
+
+    def spend(
+        self, guild_id: int, user_id: int, limits: Limits, row: RateBucket | None
+    ) -> tuple[RateDecision, RateBucket | None]:
+        """The decision on `row` as read, and when allowed the bucket to write in its place
+        (compare-and-set on `row.version`; the caller writes it). Writes nothing."""
+        bucket = _bucket(row, limits, self._clock.now())
+        if not bucket.has_token():
+            return RateDecision(False, bucket.ready_at(), bucket.tokens), None
+        spent = replace(bucket, tokens=max(0.0, bucket.tokens - 1.0))
+        return RateDecision(True, None, spent.tokens), _record(guild_id, user_id, spent)
 
     async def give_back(self, guild_id: int, user_id: int) -> bool:
         """Return one token (a cancelled or system-failed job), never above the capacity
@@ -114,7 +123,7 @@ class RateLimiter:
             bucket = TokenBucket(row.tokens, row.updated_at, row.capacity, row.per_second)
             bucket = bucket.refilled(self._clock.now())
             returned = replace(bucket, tokens=min(bucket.capacity, bucket.tokens + 1.0))
-            if await self._store(guild_id, user_id, returned, row):
+            if await self._quotas.put(_record(guild_id, user_id, returned), row.version):
                 return True
         raise RuntimeError(f"rate bucket of user {user_id} in guild {guild_id} kept changing")
 
@@ -123,15 +132,8 @@ class RateLimiter:
         row = await self._quotas.get(guild_id, user_id)
         return _bucket(row, limits, self._clock.now())
 
-    async def _store(
-        self, guild_id: int, user_id: int, bucket: TokenBucket, row: RateBucket | None
-    ) -> bool:
-        record = RateBucket(
-            guild_id,
-            user_id,
-            bucket.tokens,
-            bucket.updated_at,
-            bucket.capacity,
-            bucket.per_second,
-        )
-        return await self._quotas.put(record, None if row is None else row.version)
+
+def _record(guild_id: int, user_id: int, bucket: TokenBucket) -> RateBucket:
+    return RateBucket(
+        guild_id, user_id, bucket.tokens, bucket.updated_at, bucket.capacity, bucket.per_second
+    )

@@ -12,9 +12,9 @@ goes first, having waited already; a cancelled job just leaves a gap in its roun
 Role priority is the class: `priority_class = -Limits.priority`, so every queued job of a
 higher-priority member goes before any job of a lower class.
 
-Round assignment reads then writes; a per-user lock makes it atomic within this process.
-Across processes (a future PostgreSQL deployment) two concurrent jobs of one user could share
-a round; ties fall back to FIFO by id, which costs a little fairness and never correctness.
+Round assignment reads then writes; a per-user lock (`placing`) makes it atomic within this
+process. Across processes (PostgreSQL) two concurrent jobs of one user could share a round;
+ties fall back to FIFO by id, which costs a little fairness and never correctness.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from __future__ import annotations
 import uuid
 import weakref
 from asyncio import Lock
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -126,11 +127,20 @@ class Scheduler:
     async def enqueue(
         self, requester: Requester, request: JobRequest, priority: int = 0
     ) -> JobRecord:
-        """Queue a job in its fair place. Admission has already said yes."""
+        """Queue a job in its fair place, unchecked (admission queues through `placing`)."""
+        async with self.placing(requester, request, priority) as job:
+            return await self._store.jobs.create(job, self._clock.now())
+
+    @asynccontextmanager
+    async def placing(
+        self, requester: Requester, request: JobRequest, priority: int = 0
+    ) -> AsyncIterator[NewJob]:
+        """The job in its fair place, to be stored inside the block: no other job of the
+        member is placed meanwhile, so two never take the same round in this process."""
         priority_class = -priority
         async with self._lock(requester.user_id):
             clock, last = await self._store.jobs.round_inputs(requester.user_id, priority_class)
-            job = NewJob(
+            yield NewJob(
                 guild_id=requester.guild_id,
                 channel_id=requester.channel_id,
                 user_id=requester.user_id,
@@ -141,7 +151,6 @@ class Scheduler:
                 priority_class=priority_class,
                 locale=requester.locale,
             )
-            return await self._store.jobs.create(job, self._clock.now())
 
     async def claim_next(
         self,

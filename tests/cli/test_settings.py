@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import logging
+from pathlib import Path
+
 import pytest
 
+from bot import logs
+
+from bot.runner import _secrets
 from bot.settings import SettingsError, load_settings
+from bot.store_target import Engine
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     for name in ("DISCORD_TOKEN", "COMFYUI_URLS", "COMFYUI_URL", "COMFYUI_TOKEN", "WANBOT_WORKFLOW", "WANBOT_DB",
-                 "WANBOT_STALL_SECONDS", "WANBOT_LOG_FORMAT"):
+                 "WANBOT_DATA_DIR", "WANBOT_STALL_SECONDS", "WANBOT_LOG_FORMAT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # no stray .env
 
@@ -20,6 +28,7 @@ def test_defaults_follow_the_design() -> None:
     assert s.comfyui_urls == ["http://127.0.0.1:8188"]
     assert s.workflow == "wan-wrapper"
     assert str(s.db_path) == "data/wanbot.db"
+    assert s.database.engine is Engine.SQLITE and s.output_dir == Path("data/outputs")
     assert s.discord_token is None
 
 
@@ -73,3 +82,67 @@ def test_a_url_given_by_the_caller_is_reported_as_such(url: str) -> None:
     (problem,) = info.value.problems
     assert problem.field == "comfyui_urls" and problem.from_caller
     assert problem.line("--comfyui").startswith(f"--comfyui: {url!r} ")
+
+
+@pytest.mark.parametrize(
+    ("value", "engine", "shown"),
+    [
+        ("data/wanbot.db", Engine.SQLITE, "data/wanbot.db"),
+        ("sqlite:///data/w.db", Engine.SQLITE, "data/w.db"),
+        ("sqlite:////srv/w.db", Engine.SQLITE, "/srv/w.db"),
+        ("postgresql://wanbot:hunter2pw@db:5432/wanbot", Engine.POSTGRES, "postgresql://db:5432/wanbot"),
+        ("postgres://wanbot@db/wanbot?password=hunter2pw", Engine.POSTGRES, "postgres://db/wanbot"),
+    ],
+)
+def test_wanbot_db_picks_the_engine_and_never_shows_a_password(
+    monkeypatch: pytest.MonkeyPatch, value: str, engine: Engine, shown: str
+) -> None:
+    monkeypatch.setenv("WANBOT_DB", value)
+    settings = load_settings()
+    assert settings.database.engine is engine
+    assert str(settings.database) == shown
+    assert "hunter2pw" not in repr(settings) and "hunter2pw" not in str(settings.database)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("mysql://u:hunter2pw@db/wanbot", "is neither a file path nor a postgresql://"),
+        ("postgresql://u:hunter2pw@db:99999/wanbot", "has a port that is not a number"),
+        ("postgresql://u:hunter2pw@/wanbot", "has no host"),
+        ("postgresql://u:hunter2pw@db/a/b", "has a path that is not a database name"),
+        ("sqlite://", "names no file"),
+        ("", "is empty"),
+    ],
+)
+def test_a_bad_wanbot_db_is_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, value: str, problem: str
+) -> None:
+    monkeypatch.setenv("WANBOT_DB", value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    (line,) = info.value.lines
+    assert line.startswith("WANBOT_DB: ") and problem in line and "hunter2pw" not in line
+
+
+def test_the_data_folder_is_beside_sqlite_and_data_for_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(db_path=Path("/srv/bot/w.db")).output_dir == Path("/srv/bot/outputs")
+    monkeypatch.setenv("WANBOT_DB", "postgresql://wanbot@db/wanbot")
+    assert load_settings().local_dir == Path("data")
+    monkeypatch.setenv("WANBOT_DATA_DIR", "/var/lib/wanbot")
+    assert load_settings().output_dir == Path("/var/lib/wanbot/outputs")
+
+
+def test_the_database_password_is_redacted_from_every_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANBOT_DB", "postgresql://wanbot:hunter%2F2pw@db/wanbot")
+    settings = load_settings()
+    out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    logs.install(secrets=_secrets(settings), stream=out)
+    try:
+        logging.getLogger("x").error("could not use %s (password %s)", settings.database.dsn, "hunter/2pw")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert "hunter" not in out.getvalue() and "***" in out.getvalue()

@@ -65,12 +65,12 @@ async def test_pause_refuses_new_videos_until_resume(world: World, deliveries: D
 
 async def test_drain_stops_claims_and_admission_until_turned_off(world: World, deliveries: Deliveries) -> None:
     carol = world.discord.world.user_named("carol")
-    # Queued before the drain, not yet claimed (nobody kicked the dispatcher).
-    job = await world.services.admission.submit(requester(world, carol), video(world, "waits out the drain"))
-
     message = await as_bob(world, "wanbot drain", {"mode": "on"})
     assert message.content.startswith("🚧 Draining (all servers), and nothing is rendering")
     assert await refused(world, "carol") is Refusal.DRAINING
+    # A job that enters the queue during the drain (as a requeued one does) waits it out,
+    # although its arrival wakes the dispatcher.
+    job = await world.services.scheduler.enqueue(requester(world, carol), video(world, "waits out the drain"))
     world.services.dispatcher.kick()
     await asyncio.sleep(0.2)  # the claim loop answers a kick within milliseconds
     assert (await world.services.db.jobs.get(job.id)).state is JobState.QUEUED

@@ -1,4 +1,5 @@
-"""Fixtures for the job layer: a store on a temp file, a manual clock, and the parts wired."""
+"""Fixtures for the job layer: a store (SQLite, or either engine in modules parametrized over
+`tests.stores.ENGINES`), a manual clock, and the parts wired."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from bot.jobs import (
     Requester,
     Scheduler,
 )
-from storage import Database
+from storage import Store
+from tests.storage.conftest import OpenDb
 
 if TYPE_CHECKING:
     from tests.jobs.dispatch_rig import Rig
@@ -35,7 +37,7 @@ BACKENDS = ("gpu-a", "gpu-b")
 class Jobs:
     """Everything a test needs, wired as the bot will wire it."""
 
-    db: Database
+    db: Store
     clock: ManualClock
     rate: RateLimiter
     eta: EtaModel
@@ -44,7 +46,7 @@ class Jobs:
     admin: QueueAdmin
 
 
-def wire(db: Database, clock: ManualClock, *, limits: Limits, max_queued: int) -> Jobs:
+def wire(db: Store, clock: ManualClock, *, limits: Limits, max_queued: int) -> Jobs:
     rate = RateLimiter(db.quotas, clock)
     eta = EtaModel(db.runs, clock)  # 240 s for the default clip until runs are observed
     prompt_ids = (f"prompt-{n}" for n in range(1_000_000))
@@ -66,12 +68,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def jobs(db_path: Path, clock: ManualClock) -> AsyncIterator[Jobs]:
+async def jobs(open_db: OpenDb, clock: ManualClock) -> Jobs:
     """Generous limits, so tests about order are not refused; limit tests build their own."""
-    db = await Database.open(db_path)
     generous = Limits(videos_per_hour=1000, burst=1000, max_active=1000)
-    yield wire(db, clock, limits=generous, max_queued=10_000)
-    await db.close()
+    return wire(await open_db(), clock, limits=generous, max_queued=10_000)
 
 
 def member(

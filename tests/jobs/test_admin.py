@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.jobs import CancelOutcome, JobState, Requester
 from tests.jobs.conftest import GUILD, Jobs, member, video
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 OWNER, STRANGER, MOD = 1, 2, 99
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs import AdmissionRefused, Fault, Limits, ManualClock, Refusal, Requester
-from storage import Database, JobState
+from storage import JobState
 from tests.jobs.conftest import GUILD, Jobs, member, video, wire
+from tests.storage.conftest import OpenDb
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 FIVE_AN_HOUR = Limits(videos_per_hour=5, burst=2, max_active=10)
 
 
 @pytest.fixture
-async def strict(db_path, clock: ManualClock):  # type: ignore[no-untyped-def]
-    db = await Database.open(db_path)
-    yield wire(db, clock, limits=FIVE_AN_HOUR, max_queued=100)
-    await db.close()
+async def strict(open_db: OpenDb, clock: ManualClock) -> Jobs:
+    return wire(await open_db(), clock, limits=FIVE_AN_HOUR, max_queued=100)
 
 
 async def refusal(jobs: Jobs, user: int = 1, **kwargs: object) -> AdmissionRefused:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from bot.jobs import EtaModel, ManualClock, job_cost
 from bot.jobs.eta import DEFAULT_SECONDS_PER_UNIT
-from storage import Database, JobRecord, JobState, RunSample
+from bot.store_target import StoreTarget
+from storage import JobRecord, JobState, RunSample, open_store
 from tests.jobs.conftest import Jobs, member, video
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 
 def test_cost_is_frames_times_pixels_times_steps() -> None:
@@ -18,8 +19,8 @@ def test_cost_is_frames_times_pixels_times_steps() -> None:
     assert DEFAULT_SECONDS_PER_UNIT * job_cost({}) == pytest.approx(240)
 
 
-async def test_cost_weighted_average_over_a_window(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_cost_weighted_average_over_a_window(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock, window=3)
         assert eta.seconds_per_unit("gpu") == DEFAULT_SECONDS_PER_UNIT
         await eta.observe("gpu", 100, 1000.0)  # pushed out of the window below
@@ -29,10 +30,10 @@ async def test_cost_weighted_average_over_a_window(db_path: Path, clock: ManualC
         assert eta.seconds_per_unit("gpu") == pytest.approx(80 / 500)
 
 
-async def test_speed_survives_a_restart(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_speed_survives_a_restart(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         await EtaModel(db.runs, clock).observe("gpu", 1000, 30.0, job_id=None)
-    async with await Database.open(db_path) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.load(["gpu", "other"])
         assert eta.seconds_per_unit("gpu") == pytest.approx(0.03)
@@ -47,8 +48,8 @@ def _running(backend: str, cost: int, running_at: float) -> JobRecord:
     )  # fmt: skip
 
 
-async def test_estimate_with_two_backends(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_estimate_with_two_backends(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.observe("fast", 100, 10.0)  # 0.1 s per unit
         await eta.observe("slow", 100, 40.0)  # 0.4 s per unit
@@ -94,11 +95,11 @@ async def test_runs_recorded_by_someone_else_show_up_after_the_refresh_age(jobs:
 
 
 async def test_runs_that_took_no_measurable_time_never_break_the_estimate(
-    db_path: Path, clock: ManualClock
+    store_target: StoreTarget, clock: ManualClock
 ) -> None:
     """A run the clock saw take 0 s (a cached result, a coarse clock) must not make the
     backend infinitely fast: estimates stay finite instead of dividing by zero."""
-    async with await Database.open(db_path) as db:
+    async with await open_store(store_target.location) as db:
         eta = EtaModel(db.runs, clock)
         await eta.observe("gpu", 100, 0.0)
         now = clock.now()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.jobs import JobState
 from tests.jobs.conftest import Jobs, member, video
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 A, B, C, D = 1, 2, 3, 4
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from bot.jobs import Limits, ManualClock, RateLimiter, TokenBucket
-from storage import Database
+from bot.store_target import StoreTarget
+from storage import open_store
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 FIVE_AN_HOUR = Limits(videos_per_hour=5, burst=2)  # one token every 720 s
 
 
-async def test_burst_then_refill(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_burst_then_refill(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         assert (await rate.take(1, 7, FIVE_AN_HOUR)).allowed
         assert (await rate.take(1, 7, FIVE_AN_HOUR)).allowed
@@ -26,8 +27,8 @@ async def test_burst_then_refill(db_path: Path, clock: ManualClock) -> None:
         assert (await rate.take(1, 7, FIVE_AN_HOUR)).allowed
 
 
-async def test_retry_at_is_exactly_when_a_token_is_back(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_retry_at_is_exactly_when_a_token_is_back(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         limits = Limits(videos_per_hour=7, burst=1)
         await rate.take(1, 7, limits)
@@ -38,26 +39,26 @@ async def test_retry_at_is_exactly_when_a_token_is_back(db_path: Path, clock: Ma
         assert (await rate.take(1, 7, limits)).allowed
 
 
-async def test_refill_stops_at_the_burst(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_refill_stops_at_the_burst(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         await rate.take(1, 7, FIVE_AN_HOUR)
         clock.advance(10 * 3600)
         assert (await rate.peek(1, 7, FIVE_AN_HOUR)).tokens == 2
 
 
-async def test_buckets_survive_a_restart(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_buckets_survive_a_restart(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         await rate.take(1, 7, FIVE_AN_HOUR)
         await rate.take(1, 7, FIVE_AN_HOUR)
-    async with await Database.open(db_path) as db:
+    async with await open_store(store_target.location) as db:
         refused = await RateLimiter(db.quotas, clock).take(1, 7, FIVE_AN_HOUR)
         assert not refused.allowed and refused.retry_at == pytest.approx(clock.now() + 720)
 
 
-async def test_buckets_are_per_guild_and_user(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_buckets_are_per_guild_and_user(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         one = Limits(videos_per_hour=1, burst=1)
         assert (await rate.take(1, 7, one)).allowed
@@ -66,8 +67,8 @@ async def test_buckets_are_per_guild_and_user(db_path: Path, clock: ManualClock)
         assert not (await rate.take(1, 7, one)).allowed
 
 
-async def test_give_back_is_capped_at_the_burst(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_give_back_is_capped_at_the_burst(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         rate = RateLimiter(db.quotas, clock)
         assert not await rate.give_back(1, 7)  # nothing taken, nothing to give
         await rate.take(1, 7, FIVE_AN_HOUR)
@@ -76,8 +77,8 @@ async def test_give_back_is_capped_at_the_burst(db_path: Path, clock: ManualCloc
         assert (await rate.peek(1, 7, FIVE_AN_HOUR)).tokens == 2
 
 
-async def test_zero_rate_never_promises_a_time(db_path: Path, clock: ManualClock) -> None:
-    async with await Database.open(db_path) as db:
+async def test_zero_rate_never_promises_a_time(store_target: StoreTarget, clock: ManualClock) -> None:
+    async with await open_store(store_target.location) as db:
         refused = await RateLimiter(db.quotas, clock).take(1, 7, Limits(0, 0))
         assert not refused.allowed and refused.retry_at is None
 

@@ -21,6 +21,7 @@ from bot.workflows import load_template
 from tests.comfy.conftest import FAST_RETRY
 from tests.fakes.comfyui import FakeComfyUI
 from tests.jobs.conftest import GUILD, Jobs, member, video
+from tests.stores import each_engine  # noqa: F401  (the store-using tests run on both engines)
 
 _DONE = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
 

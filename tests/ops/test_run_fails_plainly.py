@@ -177,6 +177,14 @@ async def test_an_outputs_folder_that_cannot_be_written_ends_with_exit_2(fakes: 
     assert "WANBOT_DB" in line and "outputs" in line and "is a file" in line
 
 
+async def test_an_unreachable_postgresql_ends_with_exit_1_and_no_password(fakes: Fakes) -> None:
+    url = f"postgresql://wanbot:hunter2pw@127.0.0.1:{free_port()}/wanbot"
+    bot = fakes.bot(WANBOT_DB=url)
+    assert await ends(bot) == 1, bot.tail  # the server may come back: a restart may help
+    line = the_one_line(bot, fakes.discord.token, "hunter2pw")
+    assert "WANBOT_DB" in line and "unavailable" in line and "127.0.0.1" in line
+
+
 async def test_a_health_port_in_use_ends_with_exit_2(fakes: Fakes) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

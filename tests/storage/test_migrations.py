@@ -1,4 +1,5 @@
-"""Schema: a fresh file and a v1 file both come up to date; pragmas; hot queries use indexes."""
+"""SQLite's schema: a fresh file and a v1 file both come up to date; pragmas; hot queries use
+indexes. (PostgreSQL's: test_postgres_schema.py.)"""
 
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ VALUES (10, 20, 1, 'en', 'wan-wrapper', '{"prompt": "old cat"}', 5, 0, 'queued',
         1000.0, 1000.0, 1000.0);
 PRAGMA user_version = 1;
 """
+
+
+@pytest.fixture
+def engine() -> str:
+    return "sqlite"
 
 
 def _tables(path: Path) -> set[str]:

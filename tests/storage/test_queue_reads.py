@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from storage import AuditEntry, Database, JobState, QueuePosition
-from tests.storage.conftest import T0, new_job, queue
+from storage import AuditEntry, JobState, QueuePosition, Store
+from tests.storage.conftest import T0, new_job, queue, raw_sql
 
 
-async def test_position_counts_jobs_ordered_before(db: Database) -> None:
+async def test_position_counts_jobs_ordered_before(db: Store) -> None:
     jobs = await queue(
         db,
         new_job(1, round=0, cost=10),
@@ -20,20 +20,20 @@ async def test_position_counts_jobs_ordered_before(db: Database) -> None:
     assert await db.jobs.position(jobs[2].id) == QueuePosition(3, 110)
 
 
-async def test_position_of_a_job_not_queued_is_none(db: Database) -> None:
+async def test_position_of_a_job_not_queued_is_none(db: Store) -> None:
     (job,) = await queue(db, new_job())
     await db.jobs.claim_next("gpu", "p", T0)
     assert await db.jobs.position(job.id) is None
     assert await db.jobs.position(999) is None
 
 
-async def test_cancelled_jobs_leave_gaps_not_positions(db: Database) -> None:
+async def test_cancelled_jobs_leave_gaps_not_positions(db: Store) -> None:
     a, b, c = await queue(db, new_job(1), new_job(2), new_job(3))
     await db.jobs.transition(b.id, JobState.QUEUED, JobState.CANCELLED, T0, cancelled_by=2)
     assert (await db.jobs.position(c.id)).ahead == 1  # type: ignore[union-attr]
 
 
-async def test_queue_places_match_single_positions(db: Database) -> None:
+async def test_queue_places_match_single_positions(db: Store) -> None:
     for round_ in range(6):
         await queue(db, *(new_job(user, round=round_, cost=user) for user in (1, 2, 3)))
     places = await db.jobs.queue_places(10, 2)
@@ -43,7 +43,7 @@ async def test_queue_places_match_single_positions(db: Database) -> None:
     assert await db.jobs.queue_places(10, 99) == []
 
 
-async def test_counts(db: Database) -> None:
+async def test_counts(db: Store) -> None:
     await queue(db, new_job(1), new_job(1), new_job(2), new_job(1, guild_id=11))
     await db.jobs.claim_next("gpu", "p", T0)
     assert await db.jobs.count_queued() == 3
@@ -55,7 +55,7 @@ async def test_counts(db: Database) -> None:
     ]
 
 
-async def test_round_inputs_are_per_user_and_class(db: Database) -> None:
+async def test_round_inputs_are_per_user_and_class(db: Store) -> None:
     await queue(
         db, new_job(1, round=4), new_job(1, round=6), new_job(1, round=9, priority_class=-1)
     )
@@ -66,7 +66,7 @@ async def test_round_inputs_are_per_user_and_class(db: Database) -> None:
     assert await db.jobs.round_inputs(2, -1) == (9, None)
 
 
-async def test_unfinished_is_what_recovery_needs(db: Database) -> None:
+async def test_unfinished_is_what_recovery_needs(db: Store) -> None:
     jobs = await queue(db, *(new_job(n) for n in range(5)))
     await db.jobs.transition(jobs[0].id, JobState.QUEUED, JobState.CANCELLED, T0)
     await db.jobs.claim_next("gpu", "p1", T0)
@@ -82,7 +82,7 @@ async def test_unfinished_is_what_recovery_needs(db: Database) -> None:
     assert unfinished[0].prompt_id == "p2" and unfinished[0].params["prompt"] == "a cat"
 
 
-async def test_summary(db: Database) -> None:
+async def test_summary(db: Store) -> None:
     jobs = await queue(db, new_job(1, cost=5), new_job(1, cost=7), new_job(2, cost=11), now=T0)
     await queue(db, new_job(3, cost=13), now=T0 + 10)
     await db.jobs.claim_next("gpu-a", "p1", T0 + 20)
@@ -101,26 +101,26 @@ async def test_summary(db: Database) -> None:
     assert (await db.jobs.summary(since=T0 + 30)).by_state[JobState.CANCELLED] == 0
 
 
-async def test_summary_of_an_empty_queue(db: Database) -> None:
+async def test_summary_of_an_empty_queue(db: Store) -> None:
     summary = await db.jobs.summary(since=T0)
     assert set(summary.by_state.values()) == {0} and summary.by_backend == {} and summary.in_flight == ()
     assert (summary.queued_users, summary.queued_cost, summary.oldest_queued_at) == (0, 0, None)
 
 
-async def test_recent_for_user_is_newest_first(db: Database) -> None:
+async def test_recent_for_user_is_newest_first(db: Store) -> None:
     jobs = await queue(db, *(new_job(1, prompt=f"clip {n}") for n in range(4)), new_job(2))
     recent = await db.jobs.recent_for_user(10, 1, limit=3)
     assert [job.id for job in recent] == [jobs[3].id, jobs[2].id, jobs[1].id]
 
 
-async def test_status_message_is_stored(db: Database) -> None:
+async def test_status_message_is_stored(db: Store) -> None:
     (job,) = await queue(db, new_job())
     assert await db.jobs.set_status_message(job.id, 4242)
     assert (await db.jobs.get(job.id)).status_message_id == 4242  # type: ignore[union-attr]
     assert not await db.jobs.set_status_message(999, 1)
 
 
-async def test_purge_cancels_unfinished_jobs_and_audits(db: Database) -> None:
+async def test_purge_cancels_unfinished_jobs_and_audits(db: Store) -> None:
     jobs = await queue(db, new_job(1), new_job(1), new_job(1), new_job(2))
     await db.jobs.claim_next("gpu", "p1", T0)  # jobs[0] now on a backend
     await db.jobs.transition(jobs[1].id, JobState.QUEUED, JobState.FAILED, T0)
@@ -137,12 +137,11 @@ async def test_purge_cancels_unfinished_jobs_and_audits(db: Database) -> None:
     assert entry.details["jobs"] == [jobs[0].id, jobs[2].id]
 
 
-async def test_the_queue_length_counter_matches_a_real_count(db: Database) -> None:
+async def test_the_queue_length_counter_matches_a_real_count(db: Store) -> None:
     jobs = await queue(db, *(new_job(n % 3) for n in range(12)))
 
     async def real_count() -> int:
-        row = await db.connections.read_one("SELECT count(*) FROM jobs WHERE state = 'queued'")
-        assert row is not None
+        (row,) = await raw_sql(db, "SELECT count(*) FROM jobs WHERE state = 'queued'")
         return int(row[0])
 
     await db.jobs.claim_next("gpu", "p1", T0)
@@ -150,5 +149,5 @@ async def test_the_queue_length_counter_matches_a_real_count(db: Database) -> No
     await db.jobs.transition(jobs[0].id, JobState.SUBMITTED, JobState.QUEUED, T0)  # requeue
     await db.jobs.transition(jobs[5].id, JobState.QUEUED, JobState.CANCELLED, T0)
     await db.jobs.purge_user(10, 2, 9, T0, AuditEntry(T0, 9, "purge"))
-    await db.connections.write("DELETE FROM jobs WHERE id = ?", (jobs[6].id,))
+    await raw_sql(db, "DELETE FROM jobs WHERE id = ?", jobs[6].id)
     assert await db.jobs.count_queued() == await real_count() == 6

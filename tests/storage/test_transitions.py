@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from storage import TRANSITIONS, Database, InvalidTransition, JobState
+from storage import TRANSITIONS, Store, InvalidTransition, JobState
 from tests.storage.conftest import T0, new_job, queue
 
 ALL_PAIRS = list(itertools.product(JobState, JobState))
@@ -25,7 +25,7 @@ PATH_TO: dict[JobState, list[JobState]] = {
 }
 
 
-async def _job_in(db: Database, state: JobState) -> int:
+async def _job_in(db: Store, state: JobState) -> int:
     (job,) = await queue(db, new_job())
     current = JobState.QUEUED
     for step in PATH_TO[state]:
@@ -43,7 +43,7 @@ def test_the_table_covers_every_state_and_finished_states_are_final() -> None:
 
 @pytest.mark.parametrize(("from_state", "to_state"), ALLOWED, ids=lambda s: s.value)
 async def test_allowed_move_happens_once(
-    db: Database, from_state: JobState, to_state: JobState
+    db: Store, from_state: JobState, to_state: JobState
 ) -> None:
     job_id = await _job_in(db, from_state)
     assert await db.jobs.transition(job_id, from_state, to_state, T0 + 5)
@@ -58,7 +58,7 @@ async def test_allowed_move_happens_once(
 
 @pytest.mark.parametrize(("from_state", "to_state"), FORBIDDEN, ids=lambda s: s.value)
 async def test_forbidden_move_is_refused(
-    db: Database, from_state: JobState, to_state: JobState
+    db: Store, from_state: JobState, to_state: JobState
 ) -> None:
     job_id = await _job_in(db, from_state)
     with pytest.raises(InvalidTransition):
@@ -66,13 +66,13 @@ async def test_forbidden_move_is_refused(
     assert (await db.jobs.get(job_id)).state is from_state  # type: ignore[union-attr]
 
 
-async def test_move_from_a_state_the_job_is_not_in_does_nothing(db: Database) -> None:
+async def test_move_from_a_state_the_job_is_not_in_does_nothing(db: Store) -> None:
     job_id = await _job_in(db, JobState.RUNNING)
     assert not await db.jobs.transition(job_id, JobState.SUBMITTED, JobState.FAILED, T0)
     assert (await db.jobs.get(job_id)).state is JobState.RUNNING  # type: ignore[union-attr]
 
 
-async def test_fields_are_stored_with_the_move(db: Database) -> None:
+async def test_fields_are_stored_with_the_move(db: Store) -> None:
     job_id = await _job_in(db, JobState.RUNNING)
     assert await db.jobs.transition(
         job_id,
@@ -86,13 +86,13 @@ async def test_fields_are_stored_with_the_move(db: Database) -> None:
     assert job is not None and (job.error_code, job.error_text) == ("oom", "CUDA out of memory")
 
 
-async def test_unknown_field_is_refused(db: Database) -> None:
+async def test_unknown_field_is_refused(db: Store) -> None:
     job_id = await _job_in(db, JobState.QUEUED)
     with pytest.raises(ValueError, match="not settable"):
         await db.jobs.transition(job_id, JobState.QUEUED, JobState.FAILED, T0, state="delivered")
 
 
-async def test_requeue_forgets_the_lost_submission(db: Database) -> None:
+async def test_requeue_forgets_the_lost_submission(db: Store) -> None:
     (job,) = await queue(db, new_job())
     claimed = await db.jobs.claim_next("gpu-a", "lost-prompt", T0 + 1)
     assert claimed is not None and claimed.attempts == 1 and claimed.prompt_id == "lost-prompt"
@@ -105,7 +105,7 @@ async def test_requeue_forgets_the_lost_submission(db: Database) -> None:
     assert again is not None and again.id == job.id and again.attempts == 2
 
 
-async def test_delivery_records_the_message_once(db: Database) -> None:
+async def test_delivery_records_the_message_once(db: Store) -> None:
     job_id = await _job_in(db, JobState.FETCHED)
     assert await db.jobs.transition(
         job_id, JobState.FETCHED, JobState.DELIVERED, T0, result_message_id=777
@@ -116,7 +116,7 @@ async def test_delivery_records_the_message_once(db: Database) -> None:
     assert (await db.jobs.get(job_id)).result_message_id == 777  # type: ignore[union-attr]
 
 
-async def test_the_prompt_id_the_server_answered_replaces_the_claimed_one(db: Database) -> None:
+async def test_the_prompt_id_the_server_answered_replaces_the_claimed_one(db: Store) -> None:
     (job,) = await queue(db, new_job())
     await db.jobs.claim_next("gpu-a", "ours", T0 + 1)
     assert not await db.jobs.replace_prompt_id(job.id, "someone-elses", "theirs", T0 + 2)

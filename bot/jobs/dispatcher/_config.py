@@ -22,6 +22,9 @@ class DispatchConfig:
     max_attempts: int = 3
     health_interval: float = 5.0
     image_sweep_interval: float = 3600.0  # start pictures past their keep time are removed this often
+    # The claim loop is woken by the store's change notices; this slow poll is the safety net
+    # for notices lost while a PostgreSQL listener reconnects.
+    poll_interval: float = 15.0
     max_download_bytes: int = 512 << 20
     delivery_retries: int = 4  # after the first try (five tries in all)
     delivery_backoff: float = 1.0

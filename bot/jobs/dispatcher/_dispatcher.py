@@ -1,14 +1,16 @@
 """The dispatcher's life and its one claim loop: start (check the backends, recover, claim),
 stop, claiming onto backends (spread first, then deepen to `prefetch`; each backend takes only
 templates it can run, preferring the one it has loaded), cancel wherever a job is, and what
-others may read about the backends and the jobs on them.
+others may read about the backends and the jobs on them. The loop is woken by the store's
+change notices (this process's or, on PostgreSQL, any process's) and by a slow poll, the
+safety net for notices lost while a listener reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import TemplateNeeds
@@ -61,6 +63,7 @@ class Dispatcher:
         self._attempts: list[Attempt] = []  # every attempt with a task that has not ended, oldest first
         self._kick = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._unsubscribe: Callable[[], None] | None = None
         self._accepting = True
 
     # ----------------------------------------------------------------- lifecycle
@@ -79,8 +82,11 @@ class Dispatcher:
         for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir,
                                                  self.images):
             self._spawn(attempt)
+        # Jobs queued, released or cancelled and settings changed, by this process or another.
+        self._unsubscribe = self.store.subscribe(lambda _change: self.kick())
         self._loops = [asyncio.create_task(self._claim_loop(), name="dispatch"),
-                       asyncio.create_task(self._pool.health_loop(), name="health")]
+                       asyncio.create_task(self._pool.health_loop(), name="health"),
+                       asyncio.create_task(self._poll_loop(), name="poll")]
         if self.images is not None:
             self._loops.append(asyncio.create_task(self._image_sweep_loop(self.images), name="image-sweep"))
         self.kick()
@@ -90,6 +96,8 @@ class Dispatcher:
         stop following the rest. Jobs keep running on ComfyUI and are re-attached by the next
         start (their state is already persisted)."""
         self._accepting = False
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         await _cancel_all(self._loops)  # first: no attempt starts after the snapshot below
         finishing = [a.task for a in self._attempts if a.task is not None and a.finishing]
         following = [a.task for a in self._attempts if a.task is not None and not a.finishing]
@@ -98,6 +106,11 @@ class Dispatcher:
             await asyncio.wait(finishing, timeout=grace)
         await _cancel_all(finishing)
         await self._pool.close()
+
+    async def _poll_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.poll_interval)
+            self.kick()
 
     def kick(self) -> None:
         """Something changed (a job was queued, a slot freed, a backend came back)."""

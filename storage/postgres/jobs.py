@@ -1,0 +1,210 @@
+"""The job table on PostgreSQL: the same contract and, where SQL is standard, the same
+statements as the SQLite store (`storage/jobs.py`, through `pg()`); the claim is PostgreSQL's.
+
+The claim is one statement: pick the first queued row in queue order that no other claimer
+holds (`FOR UPDATE SKIP LOCKED`: concurrent claimers each take a different row instead of
+queueing behind one), move it to submitted, and advance the fair clock of its class. Which
+rows may be claimed and in which order are `_CLAIMABLE` and `_CLAIM_ORDER`: a filter (say the
+templates a backend can run) or a preference is a change there, not in the statement's shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from typing import Any
+
+from storage.jobs import (
+    COLUMN_LIST,
+    HOT_QUERIES,
+    INSERT_JOB,
+    PURGE,
+    insert_params,
+    gaps_query,
+    job_record,
+    places_of,
+    summary_of,
+    transition_assignments,
+)
+from storage.postgres.history import insert_audit
+from storage.postgres.pool import PgPool, pg
+from storage.records import (
+    AuditEntry,
+    JobRecord,
+    JobState,
+    NewJob,
+    QueuePosition,
+    QueueSummary,
+)
+
+__all__ = ["PgJobStore", "claim_sql"]
+
+_QUEUE_ORDER = "priority_class, round, id"
+_CLAIMABLE = "state = 'queued' AND guild_id <> ALL($4::BIGINT[])"
+_CLAIM_ORDER = _QUEUE_ORDER
+_QUALIFIED = ", ".join(f"jobs.{column.strip()}" for column in COLUMN_LIST.split(","))
+_SQL = {name: pg(sql) for name, sql in HOT_QUERIES.items()}
+_INSERT = pg(INSERT_JOB)
+_PURGE = pg(PURGE)
+
+
+def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER) -> str:
+    """$1 backend, $2 prompt_id, $3 now, then whatever `claimable` uses ($4 the excluded guilds)."""
+    return (
+        f"WITH picked AS (SELECT id FROM jobs WHERE {claimable} ORDER BY {order} "
+        "LIMIT 1 FOR UPDATE SKIP LOCKED), "
+        "claimed AS (UPDATE jobs SET state = 'submitted', backend = $1, prompt_id = $2, "
+        "attempts = attempts + 1, submitted_at = $3, updated_at = $3 FROM picked "
+        f"WHERE jobs.id = picked.id AND jobs.state = 'queued' RETURNING {_QUALIFIED}), "
+        "clock AS (INSERT INTO fair_clock (priority_class, round) "
+        "SELECT priority_class, round FROM claimed ON CONFLICT (priority_class) "
+        "DO UPDATE SET round = GREATEST(fair_clock.round, excluded.round)) "
+        f"SELECT {COLUMN_LIST} FROM claimed"
+    )
+
+
+_CLAIM = claim_sql()
+
+
+class PgJobStore:
+    """`storage.interface.JobStore` on PostgreSQL."""
+
+    def __init__(self, pool: PgPool) -> None:
+        self._db = pool
+
+    async def create(self, job: NewJob, now: float) -> JobRecord:
+        row = await self._db.fetchrow(_INSERT, insert_params(job, now))
+        assert row is not None  # INSERT ... RETURNING yields the row
+        return job_record(row)
+
+    async def get(self, job_id: int) -> JobRecord | None:
+        row = await self._db.fetchrow(f"SELECT {COLUMN_LIST} FROM jobs WHERE id = $1", (job_id,))
+        return job_record(row) if row else None
+
+    async def by_prompt_id(self, prompt_id: str) -> JobRecord | None:
+        row = await self._db.fetchrow(_SQL["by_prompt_id"], (prompt_id,))
+        return job_record(row) if row else None
+
+    async def transition(
+        self,
+        job_id: int,
+        from_state: JobState,
+        to_state: JobState,
+        now: float,
+        *,
+        audit: AuditEntry | None = None,
+        **fields_: Any,
+    ) -> bool:
+        assignments = transition_assignments(from_state, to_state, now, fields_)
+        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(assignments, 1))
+        n = len(assignments)
+        sql = f"UPDATE jobs SET {sets} WHERE id = ${n + 1} AND state = ${n + 2}"
+        params = [*assignments.values(), job_id, from_state.value]
+        if audit is None:
+            return await self._db.execute(sql, params) == 1
+        async with self._db.transaction() as conn:
+            moved = await conn.execute(sql, *params) == "UPDATE 1"
+            if moved:
+                await insert_audit(conn, audit)
+            return moved
+
+    async def set_status_message(self, job_id: int, message_id: int) -> bool:
+        return await self._db.execute(
+            "UPDATE jobs SET status_message_id = $1 WHERE id = $2", (message_id, job_id)
+        ) == 1
+
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
+        return await self._db.execute(
+            "UPDATE jobs SET prompt_id = $1, updated_at = $2 "
+            "WHERE id = $3 AND prompt_id = $4 AND state IN ('submitted', 'running')",
+            (new, now, job_id, old),
+        ) == 1
+
+    async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
+        row = await self._db.fetchrow(
+            f"SELECT {COLUMN_LIST} FROM jobs WHERE state = 'queued' AND guild_id <> ALL($1::BIGINT[]) "
+            f"ORDER BY {_QUEUE_ORDER} LIMIT 1",
+            (list(exclude_guilds),),
+        )
+        return job_record(row) if row else None
+
+    async def claim_next(
+        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+    ) -> JobRecord | None:
+        row = await self._db.fetchrow(_CLAIM, (backend, prompt_id, now, list(exclude_guilds)))
+        return job_record(row) if row else None
+
+    async def fair_clock(self, priority_class: int) -> int:
+        row = await self._db.fetchrow(
+            "SELECT round FROM fair_clock WHERE priority_class = $1", (priority_class,)
+        )
+        return int(row[0]) if row else 0
+
+    async def round_inputs(self, user_id: int, priority_class: int) -> tuple[int, int | None]:
+        row = await self._db.fetchrow(_SQL["round_inputs"], (user_id, priority_class))
+        assert row is not None  # a SELECT of scalar subqueries always yields one row
+        clock = 0 if row[0] is None else int(row[0])
+        return clock, None if row[1] is None else int(row[1])
+
+    async def position(self, job_id: int) -> QueuePosition | None:
+        row = await self._db.fetchrow(_SQL["position"], (job_id,))
+        return QueuePosition(int(row[1]), int(row[2])) if row else None
+
+    async def queue_places(
+        self, guild_id: int, user_id: int
+    ) -> list[tuple[JobRecord, QueuePosition]]:
+        rows = await self._db.fetch(_SQL["queued_for_user"], (guild_id, user_id))
+        jobs = [job_record(row) for row in rows]
+        if not jobs:
+            return []
+        sql, params = gaps_query(jobs)
+        return places_of(jobs, await self._db.fetch(pg(sql), params))
+
+    async def count_queued(self) -> int:
+        row = await self._db.fetchrow(_SQL["count_queued"])
+        return int(row[0]) if row else 0
+
+    async def count_active(self, guild_id: int, user_id: int) -> int:
+        row = await self._db.fetchrow(_SQL["count_active"], (guild_id, user_id))
+        return int(row[0]) if row else 0
+
+    async def active_for_user(self, guild_id: int, user_id: int) -> list[JobRecord]:
+        rows = await self._db.fetch(
+            f"SELECT {COLUMN_LIST} FROM jobs WHERE guild_id = $1 AND user_id = $2 "
+            "AND state IN ('queued', 'submitted', 'running', 'fetched') ORDER BY id",
+            (guild_id, user_id),
+        )
+        return [job_record(row) for row in rows]
+
+    async def in_states(self, states: Sequence[JobState]) -> list[JobRecord]:
+        if not states:
+            return []
+        rows = await self._db.fetch(
+            f"SELECT {COLUMN_LIST} FROM jobs WHERE state = ANY($1::TEXT[]) ORDER BY id",
+            ([state.value for state in states],),
+        )
+        return [job_record(row) for row in rows]
+
+    async def unfinished(self) -> list[JobRecord]:
+        return [job_record(row) for row in await self._db.fetch(_SQL["unfinished"])]
+
+    async def summary(self, since: float) -> QueueSummary:
+        return summary_of(await self._db.fetch(_SQL["summary"], (since,)), since)
+
+    async def recent_for_user(self, guild_id: int, user_id: int, limit: int) -> list[JobRecord]:
+        rows = await self._db.fetch(
+            f"SELECT {COLUMN_LIST} FROM jobs WHERE guild_id = $1 AND user_id = $2 "
+            "ORDER BY id DESC LIMIT $3",
+            (guild_id, user_id, limit),
+        )
+        return [job_record(row) for row in rows]
+
+    async def purge_user(
+        self, guild_id: int, user_id: int, by: int, now: float, audit: AuditEntry
+    ) -> list[JobRecord]:
+        async with self._db.transaction() as conn:
+            rows = await conn.fetch(_PURGE, by, now, now, guild_id, user_id)
+            jobs = sorted((job_record(row) for row in rows), key=lambda job: job.id)
+            details = {**audit.details, "jobs": [job.id for job in jobs]}
+            await insert_audit(conn, replace(audit, details=details))
+            return jobs

@@ -1,0 +1,159 @@
+"""What only PostgreSQL has: its migrations under an advisory lock, change notices across
+processes, and a lost server as a plain `StoreUnavailable` that heals by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import asyncpg
+import pytest
+
+from storage import (
+    AuditEntry,
+    ChangeKind,
+    JobState,
+    QueueControl,
+    SchemaTooNew,
+    StoreUnavailable,
+    open_store,
+)
+from storage.changes import Change
+from storage.errors import StoreError
+from storage.jobs import HOT_QUERIES
+from storage.postgres import PostgresStore
+from storage.postgres.pool import pg
+from storage.postgres.schema import LATEST_VERSION, MIGRATIONS, migrate
+from tests.storage.conftest import T0, OpenDb, new_job, queue
+from tests.ops._process import free_port
+from tests.stores import PostgresServer, database_url
+
+WAIT = 10.0  # "does not hang" bound for a notice or a reconnect, never a speed claim
+
+
+@pytest.fixture
+def engine() -> str:
+    return "postgres"
+
+
+@pytest.fixture
+async def url(postgres_server: PostgresServer) -> str:
+    return await postgres_server.create()
+
+
+async def test_concurrent_migrations_end_with_one_correct_schema(url: str) -> None:
+    """Four connections migrate one empty database at once: the advisory lock lets one apply
+    every migration and the others find nothing to do."""
+    conns = [await asyncpg.connect(url) for _ in range(4)]
+    try:
+        applied = await asyncio.gather(*(migrate(conn) for conn in conns))
+        versions = await conns[0].fetch("SELECT version FROM wanbot_schema ORDER BY version")
+    finally:
+        for conn in conns:
+            await conn.close()
+    assert sorted(applied, key=len) == [[], [], [], [m.version for m in MIGRATIONS]]
+    assert [row[0] for row in versions] == list(range(1, LATEST_VERSION + 1))
+    async with await PostgresStore.open(url) as store:
+        assert store.migrations_applied == []
+        (job,) = await queue(store, new_job())
+        assert await store.jobs.count_queued() == 1 and job.id == 1
+
+
+async def test_a_database_from_a_newer_wanbot_is_refused(url: str) -> None:
+    await (await PostgresStore.open(url)).close()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO wanbot_schema (version, name) VALUES ($1, 'future')",
+                           LATEST_VERSION + 1)
+    finally:
+        await conn.close()
+    with pytest.raises(SchemaTooNew):
+        await PostgresStore.open(url)
+
+
+async def test_changes_reach_every_process_after_commit(open_db: OpenDb) -> None:
+    here, there = await open_db(), await open_db()
+    heard: asyncio.Queue[Change] = asyncio.Queue()
+    there.subscribe(heard.put_nowait)
+    (job,) = await queue(here, new_job(guild_id=7))
+    claimed = await here.jobs.claim_next("gpu", "p1", T0)  # no notice: nobody waits for claims
+    assert claimed is not None
+    await here.jobs.transition(job.id, JobState.SUBMITTED, JobState.QUEUED, T0)
+    await here.control.save(QueueControl(draining=True), AuditEntry(T0, 9, "drain"))
+    got = [await _next(heard) for _ in range(3)]
+    assert got == [Change(ChangeKind.QUEUED, 7, job.id), Change(ChangeKind.RELEASED, 7, job.id),
+                   Change(ChangeKind.CONTROL)]
+
+
+async def test_the_listener_comes_back_and_says_notices_may_be_lost(open_db: OpenDb, url: str) -> None:
+    store = await open_db()
+    assert isinstance(store, PostgresStore)
+    heard: asyncio.Queue[Change] = asyncio.Queue()
+    store.subscribe(heard.put_nowait)
+    await _terminate_backends(url, "LISTEN%")
+    assert await _next(heard) == Change(ChangeKind.RESYNC)
+    (job,) = await queue(store, new_job())
+    assert await _next(heard) == Change(ChangeKind.QUEUED, job.guild_id, job.id)
+
+
+async def test_a_dropped_connection_is_store_unavailable_then_heals(open_db: OpenDb, url: str) -> None:
+    store = await open_db()
+    assert isinstance(store, PostgresStore)
+    await queue(store, new_job())
+    slow = asyncio.create_task(store.pool.fetch("SELECT pg_sleep(30)"))
+    async with asyncio.timeout(WAIT):
+        while not await _terminate_backends(url, "SELECT pg_sleep%"):
+            await asyncio.sleep(0.01)  # until the statement has reached the server
+        with pytest.raises(StoreUnavailable) as caught:
+            await slow
+    assert "unavailable" in str(caught.value)
+    async with asyncio.timeout(WAIT):
+        while True:  # the pool opens a new connection after its backoff
+            try:
+                assert await store.jobs.count_queued() == 1
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.05)
+
+
+async def test_an_unreachable_server_is_store_unavailable_without_the_password() -> None:
+    with pytest.raises(StoreUnavailable) as caught:
+        await open_store(f"postgresql://wanbot:hunter2pw@127.0.0.1:{free_port()}/wanbot")
+    assert "hunter2pw" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+
+
+async def test_a_missing_database_is_a_store_error_naming_it(postgres_server: PostgresServer) -> None:
+    with pytest.raises(StoreError) as caught:
+        await open_store(database_url(postgres_server.url, "no_such_db"))
+    assert not isinstance(caught.value, StoreUnavailable) and "no_such_db" in str(caught.value)
+
+
+@pytest.mark.parametrize("name", sorted(set(HOT_QUERIES) - {"count_queued"}))
+async def test_hot_queries_use_an_index(open_db: OpenDb, name: str) -> None:
+    store = await open_db()
+    assert isinstance(store, PostgresStore)
+    sql = pg(HOT_QUERIES[name])
+    dummies = {"text": "x", "float8": 0.0}
+    async with store.pool.connection() as conn:
+        await conn.execute("SET enable_seqscan = off")  # an empty table: make the planner show its hand
+        params = [dummies.get(t.name, 0) for t in (await conn.prepare(sql)).get_parameters()]
+        plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {sql}", *params))
+    assert not re.search(r"Seq Scan on jobs", plan), plan
+
+
+async def _next(heard: asyncio.Queue[Change]) -> Change:
+    async with asyncio.timeout(WAIT):
+        return await heard.get()
+
+
+async def _terminate_backends(url: str, query_like: str) -> int:
+    """End the server processes running (or last ran) a statement like `query_like`; how many."""
+    conn = await asyncpg.connect(url)
+    try:
+        return len(await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE $1",
+            query_like,
+        ))
+    finally:
+        await conn.close()
