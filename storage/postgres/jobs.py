@@ -1,11 +1,16 @@
 """The job table on PostgreSQL: the same contract and, where SQL is standard, the same
 statements as the SQLite store (`storage/jobs.py`, through `pg()`); the claim is PostgreSQL's.
 
-The claim is one statement: pick the first queued row in queue order that no other claimer
-holds (`FOR UPDATE SKIP LOCKED`: concurrent claimers each take a different row instead of
-queueing behind one), move it to submitted, and advance the fair clock of its class. Which
-rows may be claimed and in which order are `_CLAIMABLE` and `_CLAIM_ORDER`: a filter (say the
-templates a backend can run) or a preference is a change there, not in the statement's shape.
+Without affinity the claim is one statement: pick the first queued row in queue order that
+no other claimer holds (`FOR UPDATE SKIP LOCKED`: concurrent claimers each take a different row
+instead of queueing behind one), move it to submitted, and advance the fair clock of its class.
+The rows a backend may take are those of the templates it can run (`template = ANY(...)`).
+
+With affinity (`prefer` and a `window`, the rule of `JobStore.claim_next`), the claim is one
+transaction under a transaction-level advisory lock: the head, the first preferred job of the
+head's class, the "is anyone ahead of it passed over `window` times?" check and the `+1` of
+the jobs ahead must see one another's effects, which SQLite gets from its single writer and
+PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over.
 """
 
 from __future__ import annotations
@@ -40,19 +45,24 @@ from storage.records import (
 __all__ = ["PgJobStore", "claim_sql"]
 
 _QUEUE_ORDER = "priority_class, round, id"
-_CLAIMABLE = "state = 'queued' AND guild_id <> ALL($4::BIGINT[])"
+# $4 the excluded guilds, $5 the templates the backend can run (NULL: any).
+_CLAIMABLE = "state = 'queued' AND guild_id <> ALL($4::BIGINT[]) AND ($5::TEXT[] IS NULL OR template = ANY($5::TEXT[]))"
 _CLAIM_ORDER = _QUEUE_ORDER
+# pg_advisory_xact_lock's key for "an affinity claim is deciding who is passed over".
+AFFINITY_LOCK = 0x77616E61666631  # "wanaff1"
+_AFFINITY_TRIES = 3
 _QUALIFIED = ", ".join(f"jobs.{column.strip()}" for column in COLUMN_LIST.split(","))
 _SQL = {name: pg(sql) for name, sql in HOT_QUERIES.items()}
 _INSERT = pg(INSERT_JOB)
 _PURGE = pg(PURGE)
 
 
-def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER) -> str:
-    """$1 backend, $2 prompt_id, $3 now, then whatever `claimable` uses ($4 the excluded guilds)."""
+def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER, picked: str | None = None) -> str:
+    """$1 backend, $2 prompt_id, $3 now, then whatever `claimable` uses ($4 the excluded guilds,
+    $5 the templates), or, with `picked`, the statement that names the one row to take."""
+    picked = picked or f"SELECT id FROM jobs WHERE {claimable} ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"
     return (
-        f"WITH picked AS (SELECT id FROM jobs WHERE {claimable} ORDER BY {order} "
-        "LIMIT 1 FOR UPDATE SKIP LOCKED), "
+        f"WITH picked AS ({picked}), "
         "claimed AS (UPDATE jobs SET state = 'submitted', backend = $1, prompt_id = $2, "
         "attempts = attempts + 1, submitted_at = $3, updated_at = $3 FROM picked "
         f"WHERE jobs.id = picked.id AND jobs.state = 'queued' RETURNING {_QUALIFIED}), "
@@ -64,6 +74,13 @@ def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER) -> str:
 
 
 _CLAIM = claim_sql()
+_CLAIM_BY_ID = claim_sql(picked="SELECT $4::BIGINT AS id")
+_HEAD = f"SELECT {_QUEUE_ORDER} FROM jobs WHERE {_CLAIMABLE.replace('$4', '$1').replace('$5', '$2')} " \
+        f"ORDER BY {_QUEUE_ORDER} LIMIT 1"
+_PREFERRED = f"{_HEAD.split(' ORDER BY')[0]} AND template = $3 AND priority_class = $4 ORDER BY round, id LIMIT 1"
+_AHEAD = f"{_CLAIMABLE.replace('$4', '$1').replace('$5', '$2')} AND (priority_class, round, id) < ($3, $4, $5)"
+_STARVED = f"SELECT 1 FROM jobs WHERE {_AHEAD} AND passed_over >= $6 LIMIT 1"
+_PASS_OVER = f"UPDATE jobs SET passed_over = passed_over + 1 WHERE {_AHEAD}"
 
 
 class PgJobStore:
@@ -129,10 +146,35 @@ class PgJobStore:
         return job_record(row) if row else None
 
     async def claim_next(
-        self, backend: str, prompt_id: str, now: float, exclude_guilds: Collection[int] = ()
+        self,
+        backend: str,
+        prompt_id: str,
+        now: float,
+        exclude_guilds: Collection[int] = (),
+        *,
+        templates: Collection[str] | None = None,
+        prefer: str | None = None,
+        window: int = 0,
     ) -> JobRecord | None:
-        row = await self._db.fetchrow(_CLAIM, (backend, prompt_id, now, list(exclude_guilds)))
-        return job_record(row) if row else None
+        if templates is not None and not templates:
+            return None
+        names = None if templates is None else sorted(set(templates))
+        guilds = list(exclude_guilds)
+        if prefer is None or window <= 0:
+            row = await self._db.fetchrow(_CLAIM, (backend, prompt_id, now, guilds, names))
+            return job_record(row) if row else None
+        for _ in range(_AFFINITY_TRIES):
+            async with self._db.transaction() as conn:
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", AFFINITY_LOCK)
+                head = await conn.fetchrow(_HEAD, guilds, names)
+                if head is None:
+                    return None
+                chosen = await _preferred(conn, guilds, names, tuple(head), prefer, window) or tuple(head)
+                row = await conn.fetchrow(_CLAIM_BY_ID, backend, prompt_id, now, chosen[2])
+                if row is not None:
+                    return job_record(row)
+            # A plain claim (which takes no advisory lock) took that row meanwhile: look again.
+        return None
 
     async def fair_clock(self, priority_class: int) -> int:
         row = await self._db.fetchrow(
@@ -208,3 +250,17 @@ class PgJobStore:
             details = {**audit.details, "jobs": [job.id for job in jobs]}
             await insert_audit(conn, replace(audit, details=details))
             return jobs
+
+
+async def _preferred(conn: Any, guilds: list[int], names: list[str] | None, head: tuple[int, int, int],
+                     prefer: str, window: int) -> tuple[int, int, int] | None:
+    """The first queued job of template `prefer` in head's class, if affinity may take it now;
+    the jobs it passes over are counted. None: take the head."""
+    row = await conn.fetchrow(_PREFERRED, guilds, names, prefer, head[0])
+    if row is None or tuple(row) == head:
+        return None
+    pref = (int(row[0]), int(row[1]), int(row[2]))
+    if await conn.fetchrow(_STARVED, guilds, names, *pref, window) is not None:
+        return None
+    await conn.execute(_PASS_OVER, guilds, names, *pref)
+    return pref
