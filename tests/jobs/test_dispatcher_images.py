@@ -67,11 +67,13 @@ async def test_the_picture_goes_to_the_backend_that_runs_the_job(rig: Rig, tmp_p
 async def test_a_failover_uploads_the_picture_to_the_new_backend(rig: Rig, tmp_path: Path, template: str) -> None:
     images = rig.images()
     async with FakeComfyUI(steps=10, step_seconds=0.1) as dying, FakeComfyUI(steps=2, step_seconds=0.01) as healthy:
-        healthy.pause()  # the job lands on `dying` first
+        healthy.pause()
         d = rig.dispatcher(dying, healthy, prefetch=0, images=images)
-        await rig.start(d)
         ref = await kept(images)
+        # Queued before the dispatcher starts, so its first round gives it to `dying` (the
+        # first backend): queued after, it could meet a round that had already passed `dying`.
         job = await rig.enqueue_i2v(1, ref, template)
+        await rig.start(d)
         await rig.until(lambda: dying.running is not None)
         assert dying.input_files == [uploaded_name(job.id, ref)] and healthy.input_files == []
         healthy.resume()
