@@ -35,6 +35,7 @@ from .world import (
     FakeUser,
     FakeWorld,
     Permission,
+    shard_of,
     tier_upload_limit,
 )
 
@@ -64,6 +65,7 @@ __all__ = [
     "StoredMessage",
     "point_discord_py_at",
     "running_bot",
+    "shard_of",
     "tier_upload_limit",
 ]
 
