@@ -7,10 +7,12 @@ an async `refresh_metrics()`, it runs before each /metrics render, so gauges suc
 are pulled from the store at scrape time instead of being pushed on every change.
 
 Healthy means: the Discord gateway is connected AND at least one ComfyUI backend is up. Anything
-else answers 503 with the reasons in words. `/livez` answers 200 whenever the process serves it:
-Kubernetes' liveness probe, for which only a wedged process is a reason to restart (a GPU or
-Discord outage is not, and /healthz, the readiness probe, reports those). Bodies name backends by URL with credentials and
+else answers 503 with the reasons in words. Bodies name backends by URL with credentials and
 query strings removed; no token or exception text ever reaches a response.
+
+`/livez` answers 200 whenever the process serves it: Kubernetes' liveness probe, for which only a
+wedged process is a reason to restart (a GPU or Discord outage is not; /healthz, the readiness
+probe, reports those).
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ jsonschema = pytest.importorskip("jsonschema")
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KEDA_SCHEMA = Path(__file__).parent / "schemas" / "keda-scaledobject.schema.json"
-VERSIONS = ["1.32.0", kubernetes_validate.latest_version() + ".0"]
+VERSIONS = ["1.32.0", kubernetes_validate.latest_version()]
 SECRET_SETTINGS = {"DISCORD_TOKEN", "COMFYUI_TOKEN", "WANBOT_DB"}
 POD_INDEX = "metadata.labels['apps.kubernetes.io/pod-index']"
 

@@ -13,8 +13,10 @@ gets the guilds with ``(guild_id >> 22) % num_shards == shard_id`` and their eve
 without a guild (DMs) go to shard 0. ``num_shards`` only routes traffic and limits nothing:
 several sessions may identify as the same shard (or with different counts), and each gets
 the events its own routing selects — Discord's documented way to hand traffic over to a new
-deployment, and why two copies of one bot both receive every interaction of their guilds. Frames are plain text: discord.py asks for ``zlib-stream`` but
-only decompresses binary frames, so text frames bypass the decompressor.
+deployment, and why two copies of one bot both receive every interaction of their guilds.
+
+Frames are plain text: discord.py asks for ``zlib-stream`` but only decompresses binary
+frames, so text frames bypass the decompressor.
 """
 
 from __future__ import annotations
