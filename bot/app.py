@@ -17,6 +17,11 @@ messages), a bounded HTTP connection pool, interaction tokens blanked out of dis
 debug logs (they sit in webhook URLs), and no warning about the voice libraries (voice is
 never used).
 
+Shards: by default one process connects every shard, as many as Discord recommends
+(GET /gateway/bot). WANBOT_SHARD_COUNT and WANBOT_SHARD_IDS split them between processes: each
+connects only its own shards and receives only the interactions of their guilds; delivery and
+card edits go through the REST API with the bot token, which needs no particular shard.
+
 Start-up fails instead of waiting: discord.py retries a failed first gateway connection every
 5 s for ever, so `launch_shard` connects once and raises `GatewayUnreachable` (a shard that
 drops later is still reconnected by discord.py's own backoff). Shutdown runs once, in order:
@@ -121,6 +126,9 @@ class WanBot(commands.AutoShardedBot):
         # The bot reads no message content and keeps no message cache: interactions carry
         # the message they were used on.
         options.setdefault("max_messages", None)
+        settings = services.settings
+        options.setdefault("shard_count", settings.shard_count)
+        options.setdefault("shard_ids", settings.shard_ids)
         if "connector" not in options:
             options["connector"] = _connector()
         # A prefix nobody types: every command is a slash command.

@@ -75,8 +75,11 @@ class GatewayUnreachable(discord.DiscordException):
         self.cause = cause
 
 
-def discord_fatal(exc: BaseException | None) -> Fatal:
-    """Why the Discord client ended with `exc` (None: it returned without an error)."""
+def discord_fatal(exc: BaseException | None, *, shard_count: int | None = None) -> Fatal:
+    """Why the Discord client ended with `exc` (None: it returned without an error).
+
+    `shard_count` is WANBOT_SHARD_COUNT when the operator fixed it: then a 4011 (Discord wants
+    more shards) is a setting to change, since a restart would connect as many shards again."""
     if exc is None:
         return Fatal("the Discord client stopped without an error; restarting")
     if isinstance(exc, discord.LoginFailure):
@@ -84,6 +87,11 @@ def discord_fatal(exc: BaseException | None) -> Fatal:
     if isinstance(exc, discord.PrivilegedIntentsRequired):
         return _closed(4014)
     if isinstance(exc, discord.ConnectionClosed):
+        if exc.code == 4011 and shard_count is not None:
+            return Fatal(f"the Discord gateway closed with 4011 (sharding required): the bot is in too many "
+                         f"guilds for WANBOT_SHARD_COUNT={shard_count}: raise it on every process (and split "
+                         "WANBOT_SHARD_IDS again), or unset both to let one process start as many as Discord "
+                         "recommends", EXIT_CONFIG)
         return _closed(exc.code)
     if isinstance(exc, GatewayUnreachable):
         return Fatal(f"cannot reach the Discord gateway at {exc.host}: {_network_cause(exc.cause)}; "

@@ -120,7 +120,7 @@ async def _run_until_stopped(bot: WanBot, settings: Settings, stop: asyncio.Even
     if client.done():
         # Logging in, the gateway, or a gateway that closed for good: discord.py gave up.
         await bot.close()
-        raise discord_fatal(_outcome(client))
+        raise discord_fatal(_outcome(client), shard_count=settings.shard_count)
     log.info("shutting down: no new videos; ComfyUI keeps what it has; the next start re-attaches")
     # The client task may be mid-login or mid-start-up: end it first, so shutdown does not
     # race it for the services it is starting.

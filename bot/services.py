@@ -39,11 +39,19 @@ def stable_client_id(settings: Settings, url: str) -> str:
     """The same websocket clientId across restarts: ComfyUI sends a prompt's events to the
     clientId that submitted it, so a restarted bot re-attaching to its prompts must reconnect
     under the old id to keep receiving their progress (else it could only poll, and a long
-    re-attached job could be mistaken for a stalled one)."""
+    re-attached job could be mistaken for a stalled one).
+
+    Processes that split the shards share the database but must not share the id (ComfyUI
+    keeps one socket per clientId: the last to connect would hear every prompt, the others
+    none), so a process's shards, its stable identity in the cluster, are part of it; one
+    process with every shard keeps the id it always had."""
     if settings.db_path is not None:  # the id SQLite deployments have always had
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{settings.db_path.resolve()}|{url}").hex
-    where = f"{settings.database.display}|{settings.local_dir.resolve()}"
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"wanbot|{where}|{url}").hex
+        name = f"wanbot|{settings.db_path.resolve()}|{url}"
+    else:
+        name = f"wanbot|{settings.database.display}|{settings.local_dir.resolve()}|{url}"
+    if settings.shard_ids is not None:
+        name += "|shards=" + ",".join(map(str, settings.shard_ids))
+    return uuid.uuid5(uuid.NAMESPACE_URL, name).hex
 
 
 @dataclass

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.store_target import StoreTarget, parse_target
@@ -49,6 +57,9 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
     "WANBOT_AFFINITY_WINDOW": "4 (places a job may be moved back so a GPU keeps its loaded model; 0: strict fair order)",
     "WANBOT_IMAGE_KEEP_DAYS": "7 (days a start picture is kept after its last use, for Reroll and Same settings)",
+    # Several processes (a cluster).
+    "WANBOT_SHARD_COUNT": "2 (the same number on every process of the bot)",
+    "WANBOT_SHARD_IDS": "0,1 (with WANBOT_SHARD_COUNT=4: this process connects shards 0 and 1 of 0-3)",
 }
 
 
@@ -149,6 +160,12 @@ class Settings(BaseSettings):
     # uses them and this long after their last use, so Reroll and Same settings can start again.
     image_keep_days: float = Field(default=7.0, gt=0, alias="WANBOT_IMAGE_KEEP_DAYS")
 
+    # Several processes (a cluster): the Discord gateway's shards split between them. Unset, one
+    # process connects every shard and Discord recommends how many. Delivery and card edits go
+    # through the REST API, so only interactions care which process holds which guild's shard.
+    shard_count: int | None = Field(default=None, ge=1, alias="WANBOT_SHARD_COUNT")
+    shard_ids: Annotated[list[int] | None, NoDecode] = Field(default=None, alias="WANBOT_SHARD_IDS")
+
     @property
     def workflows(self) -> list[str]:
         """WANBOT_WORKFLOW may list several templates (comma-separated); the first is the default."""
@@ -201,6 +218,38 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if not (part.isascii() and part.isdigit()):
+                raise ValueError(f"{part!r} is not a shard number (0, 1, 2...)")
+        return [int(part) for part in parts]
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _check_shard_ids(cls, ids: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if ids is None:
+            return None
+        if not ids:
+            raise ValueError("is empty: name this process's shards, or leave it unset for all of them")
+        if "shard_count" not in info.data:
+            return ids  # WANBOT_SHARD_COUNT is wrong itself: that is the problem to report
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("needs WANBOT_SHARD_COUNT (the total number of shards, the same on every process)")
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"names shard {repeated[0]} twice")
+        outside = [i for i in ids if i < 0 or i >= count]
+        if outside:
+            shards = "shard 0 only" if count == 1 else f"shards 0 to {count - 1}"
+            raise ValueError(f"shard {outside[0]} does not exist: WANBOT_SHARD_COUNT={count} makes {shards}")
+        return sorted(ids)
 
     @field_validator("comfyui_urls", mode="before")
     @classmethod

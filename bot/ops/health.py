@@ -9,6 +9,10 @@ are pulled from the store at scrape time instead of being pushed on every change
 Healthy means: the Discord gateway is connected AND at least one ComfyUI backend is up. Anything
 else answers 503 with the reasons in words. Bodies name backends by URL with credentials and
 query strings removed; no token or exception text ever reaches a response.
+
+`/livez` answers 200 whenever the process serves it: Kubernetes' liveness probe, for which only a
+wedged process is a reason to restart (a GPU or Discord outage is not; /healthz, the readiness
+probe, reports those).
 """
 
 from __future__ import annotations
@@ -139,6 +143,7 @@ class HealthServer:
     def _app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._livez)
         app.router.add_get("/metrics", self._metrics)
         return app
 
@@ -158,7 +163,7 @@ class HealthServer:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
-        log.info("health and metrics on %s (/healthz, /metrics)", self.url)
+        log.info("health and metrics on %s (/healthz, /livez, /metrics)", self.url)
 
     async def stop(self) -> None:
         """Stop serving; safe to call twice or before `start()`."""
@@ -185,6 +190,9 @@ class HealthServer:
     async def _healthz(self, request: web.Request) -> web.Response:
         verdict = self.health()
         return web.json_response(verdict.body(), status=200 if verdict.ok else 503, headers=_NO_STORE)
+
+    async def _livez(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"}, headers=_NO_STORE)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         await self._refresh()

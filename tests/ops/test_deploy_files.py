@@ -288,3 +288,106 @@ def test_env_example_is_safe_for_docker_env_file() -> None:
     assert dict(active) == {"DISCORD_TOKEN": ""}, "only an empty DISCORD_TOKEN placeholder is active"
     for name, value in active:
         assert '"' not in value and "'" not in value and " #" not in value, name
+
+
+# -- docker-compose.cluster.yml ----------------------------------------------------------------------
+
+CLUSTER_COMPOSE = ROOT / "docker-compose.cluster.yml"
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z_][A-Z0-9_]*)(?::?[?-][^}]*)?\}")
+
+
+def cluster_compose() -> dict:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load(CLUSTER_COMPOSE.read_text())
+
+
+def interpolated(value: str, env: dict[str, str]) -> str:
+    """What Compose makes of `${NAME}`, `${NAME:?message}` and `${NAME:-default}` given `env`."""
+    return _INTERPOLATION.sub(lambda match: env[match["name"]], value)
+
+
+def bot_services(compose: dict) -> dict[str, dict]:
+    return {name: service for name, service in compose["services"].items() if service.get("image") == "wanbot:latest"}
+
+
+def known_variables() -> set[str]:
+    return {name for field in Settings.model_fields for name in env_names(field)}
+
+
+def test_cluster_compose_runs_postgres_16_with_a_volume_and_a_healthcheck() -> None:
+    compose = cluster_compose()
+    postgres = compose["services"]["postgres"]
+    assert postgres["image"] == "postgres:16"
+    (volume,) = postgres["volumes"]
+    name, _, path = volume.partition(":")
+    assert path == "/var/lib/postgresql/data" and name in compose["volumes"]
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert "ports" not in postgres, "PostgreSQL stays on the compose network"
+
+
+def test_cluster_bots_wait_for_a_healthy_postgres_and_have_healthchecks_and_their_own_volume() -> None:
+    compose = cluster_compose()
+    bots = bot_services(compose)
+    assert len(bots) >= 2
+    volumes = set()
+    for name, bot in bots.items():
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy", name
+        assert bot["env_file"] == ".env" and bot["restart"] == "unless-stopped" and bot["init"] is True
+        assert bot["healthcheck"]["test"] == ["CMD", "python", "-m", "bot.ops.probe"]
+        assert int(bot["stop_grace_period"].rstrip("s")) > Settings.model_fields["shutdown_grace"].default
+        (volume,) = bot["volumes"]
+        volume_name, _, path = volume.partition(":")
+        assert path == "/data" and volume_name in compose["volumes"]
+        volumes.add(volume_name)
+    assert len(volumes) == len(bots), "each bot keeps its own files (videos waiting to be posted)"
+
+
+def test_cluster_bots_set_only_real_settings() -> None:
+    for name, bot in bot_services(cluster_compose()).items():
+        unknown = set(bot["environment"]) - known_variables()
+        assert not unknown, f"{name} sets variables wanbot does not read: {sorted(unknown)}"
+
+
+def test_cluster_bots_use_the_compose_postgres_with_its_credentials() -> None:
+    compose = cluster_compose()
+    postgres = compose["services"]["postgres"]["environment"]
+    env = {"POSTGRES_PASSWORD": "s3cret"}
+    for bot in bot_services(compose).values():
+        url = interpolated(bot["environment"]["WANBOT_DB"], env)
+        user, db = postgres["POSTGRES_USER"], postgres["POSTGRES_DB"]
+        assert url == f"postgresql://{user}:{interpolated(postgres['POSTGRES_PASSWORD'], env)}@postgres:5432/{db}"
+
+
+def test_cluster_shard_split_covers_every_shard_exactly_once() -> None:
+    """Each bot's environment as wanbot reads it: every shard on exactly one bot."""
+    shards: list[int] = []
+    counts = set()
+    for bot in bot_services(cluster_compose()).values():
+        env = {name: interpolated(str(value), {"POSTGRES_PASSWORD": "x"}) for name, value in bot["environment"].items()}
+        settings = Settings(_env_file=None, **env)
+        assert settings.shard_count is not None and settings.shard_ids is not None
+        counts.add(settings.shard_count)
+        shards += settings.shard_ids
+    (count,) = counts
+    assert sorted(shards) == list(range(count))
+
+
+def test_cluster_compose_gpu_examples_parse_and_reserve_one_nvidia_gpu_each() -> None:
+    """The commented ComfyUI services are valid YAML once uncommented."""
+    yaml = pytest.importorskip("yaml")
+    lines = CLUSTER_COMPOSE.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "# comfyui-0:")
+    block = []
+    for line in lines[start:]:
+        if not line.startswith("  #"):
+            break
+        block.append(line.removeprefix("  # "))
+    examples = yaml.safe_load("\n".join(block))
+    assert set(examples) == {"comfyui-0", "comfyui-1"}
+    gpus = []
+    for service in examples.values():
+        (device,) = service["deploy"]["resources"]["reservations"]["devices"]
+        assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+        gpus += device["device_ids"]
+        assert "--listen" in service["command"]
+    assert sorted(gpus) == ["0", "1"]

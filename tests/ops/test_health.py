@@ -131,6 +131,17 @@ async def test_503_gives_both_reasons_when_both_fail(server, http, sources) -> N
     assert body["reasons"] == [GATEWAY_DOWN, "no ComfyUI backend is up: none configured"]
 
 
+async def test_livez_answers_while_the_process_serves_whatever_it_depends_on(server, http, sources) -> None:
+    """Kubernetes' liveness probe: a restart cures a wedged process, not a GPU or Discord outage
+    (restarting the bot then would only interrupt /video and the queue for nothing)."""
+    sources.connected = False
+    sources.backend_list = [("http://a:8188", False)]
+    async with http.get(f"{server.url}/livez") as response:
+        assert response.status == 200 and await response.json() == {"status": "alive"}
+    status, _ = await get_json(http, server)
+    assert status == 503
+
+
 async def test_health_recovers_without_restart(server, http, sources) -> None:
     sources.connected = False
     assert (await get_json(http, server))[0] == 503

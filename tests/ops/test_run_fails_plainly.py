@@ -118,6 +118,16 @@ async def test_a_gateway_refusal_ends_the_process(fakes: Fakes, close_code: int,
     assert fakes.discord.gateway.identify_count == 0
 
 
+async def test_too_few_fixed_shards_end_with_exit_2_naming_the_setting(fakes: Fakes) -> None:
+    """Discord wants more shards than WANBOT_SHARD_COUNT gives: a restart would meet the same
+    4011, so it is a setting to change (exit 2), not an outage to wait out."""
+    fakes.discord.require_shards(4)
+    bot = fakes.bot(WANBOT_SHARD_COUNT="2", WANBOT_SHARD_IDS="1")
+    assert await ends(bot) == 2, bot.tail
+    line = the_one_line(bot, fakes.discord.token)
+    assert "4011" in line and "WANBOT_SHARD_COUNT" in line and "2" in line
+
+
 async def test_an_unreachable_gateway_ends_the_process_instead_of_retrying(fakes: Fakes) -> None:
     fakes.discord.advertise_gateway(closed_port_url().replace("http://", "ws://") + "/gateway")
     bot = fakes.bot()

@@ -37,6 +37,7 @@ from .world import (
     FakeUser,
     FakeWorld,
     Permission,
+    shard_of,
     tier_upload_limit,
 )
 
@@ -69,6 +70,7 @@ __all__ = [
     "StoredMessage",
     "point_discord_py_at",
     "running_bot",
+    "shard_of",
     "tier_upload_limit",
 ]
 

@@ -2,11 +2,21 @@
 
 Owns the connection lifecycle discord.py expects: HELLO (op 10) → heartbeats (op 1 → op 11)
 → IDENTIFY (op 2) → READY → one GUILD_CREATE per guild of the shard, or a close frame with
-Discord's code and reason when the IDENTIFY is refused (a bad token: 4004; or the code set
-with ``identify_close_code``, e.g. 4014 for a privileged intent); RESUME (op 6) is always
+Discord's code and reason when the IDENTIFY is refused (a bad token: 4004; a ``shard`` that
+cannot be: 4010; fewer shards than ``required_shards``: 4011; or the code set with
+``identify_close_code``, e.g. 4014 for a privileged intent); RESUME (op 6) is always
 refused with INVALID_SESSION (op 9, ``false``) so the client identifies again; sequence
-numbers on every dispatch. Frames are plain text: discord.py asks for ``zlib-stream`` but
-only decompresses binary frames, so text frames bypass the decompressor.
+numbers on every dispatch.
+
+Sharding as Discord documents it: a session that sends ``shard: [shard_id, num_shards]``
+gets the guilds with ``(guild_id >> 22) % num_shards == shard_id`` and their events; events
+without a guild (DMs) go to shard 0. ``num_shards`` only routes traffic and limits nothing:
+several sessions may identify as the same shard (or with different counts), and each gets
+the events its own routing selects — Discord's documented way to hand traffic over to a new
+deployment, and why two copies of one bot both receive every interaction of their guilds.
+
+Frames are plain text: discord.py asks for ``zlib-stream`` but only decompresses binary
+frames, so text frames bypass the decompressor.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from aiohttp import WSMsgType, web
 from .messages import StoredMessage
 from .payloads import client_user_payload, guild_create_payload, member_payload
 from .state import FakeState
+from .world import shard_of
 
 __all__ = ["FakeGateway", "GatewaySession"]
 
@@ -37,12 +48,14 @@ OP_INVALID_SESSION = 9
 OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 CLOSE_AUTHENTICATION_FAILED = 4004
+CLOSE_INVALID_SHARD = 4010
+CLOSE_SHARDING_REQUIRED = 4011
 # The close codes after which Discord's docs say not to reconnect, with the reason text
 # Discord sends in the close frame.
 CLOSE_REASONS = {
     CLOSE_AUTHENTICATION_FAILED: "Authentication failed.",
-    4010: "Invalid shard.",
-    4011: "Sharding required.",
+    CLOSE_INVALID_SHARD: "Invalid shard.",
+    CLOSE_SHARDING_REQUIRED: "Sharding required.",
     4012: "Invalid API version.",
     4013: "Invalid intent(s).",
     4014: "Disallowed intent(s).",
@@ -80,7 +93,7 @@ class GatewaySession:
         shard_id, shard_count = self.shard
         if guild_id is None:  # DMs go to shard 0, as on Discord
             return shard_id == 0
-        return (guild_id >> 22) % shard_count == shard_id
+        return shard_of(guild_id, shard_count) == shard_id
 
 
 class FakeGateway:
@@ -95,6 +108,11 @@ class FakeGateway:
         self.identify_close_code: int | None = None
         # Set by ``FakeDiscord.advertise_gateway``: what GET /gateway(/bot) hands out instead.
         self.advertised_url: str | None = None
+        # Set by ``FakeDiscord.recommend_shards`` / ``require_shards``: the ``shards`` of GET
+        # /gateway/bot, and the fewest a session may identify with (Discord's 4011 when the
+        # bot's guilds would overflow a shard).
+        self.recommended_shards = 1
+        self.required_shards = 1
         self.sessions: list[GatewaySession] = []
         self.identify_count = 0
         self.resume_count = 0
@@ -107,12 +125,13 @@ class FakeGateway:
         """The URL clients are told to connect to."""
         return self.advertised_url or self.url
 
-    async def session_for(self, guild_id: int | None, timeout: float) -> GatewaySession:
-        """The ready session that owns ``guild_id``, waiting (e.g. through a reconnect)."""
+    async def sessions_for(self, guild_id: int | None, timeout: float) -> list[GatewaySession]:
+        """Every ready session that ``guild_id``'s events go to, waiting until there is one
+        (e.g. through a reconnect)."""
 
-        def probe() -> GatewaySession | None:
-            live = [s for s in self.sessions if s.ready.is_set() and not s.ws.closed]
-            return next((s for s in live if s.handles_guild(guild_id)), None)
+        def probe() -> list[GatewaySession] | None:
+            live = [s for s in self.sessions if s.ready.is_set() and not s.ws.closed and s.handles_guild(guild_id)]
+            return live or None
 
         return await self._state.feed.wait_until(probe, timeout, "a ready gateway session")
 
@@ -189,16 +208,17 @@ class FakeGateway:
             _log.debug("fake gateway ignores op %s", op)
 
     async def _identify(self, session: GatewaySession, data: dict[str, Any]) -> None:
-        refusal = CLOSE_AUTHENTICATION_FAILED if data.get("token") != self._token else self.identify_close_code
+        shard = _shard_of_identify(data.get("shard"))
+        refusal = self._refusal(data, shard)
         if refusal is not None:
             reason = CLOSE_REASONS.get(refusal, "Unknown error.")
             await session.ws.close(code=refusal, message=reason.encode())
             return
+        assert shard is not None
         session.session_id = secrets.token_hex(16)
         session.intents = int(data.get("intents", 0))
-        if data.get("shard"):
-            session.shard = (int(data["shard"][0]), int(data["shard"][1]))
-            session.sharded = True
+        session.shard = shard
+        session.sharded = data.get("shard") is not None
         guilds = [g for g in self._state.world.guilds if session.handles_guild(g.id)]
         await session.dispatch("READY", self._ready_payload(session, [g.id for g in guilds]))
         for guild in guilds:
@@ -206,6 +226,16 @@ class FakeGateway:
         session.ready.set()
         self.identify_count += 1
         await self._state.changed()
+
+    def _refusal(self, data: dict[str, Any], shard: tuple[int, int] | None) -> int | None:
+        """The close code an IDENTIFY gets instead of READY, in Discord's order of checks."""
+        if data.get("token") != self._token:
+            return CLOSE_AUTHENTICATION_FAILED
+        if shard is None:
+            return CLOSE_INVALID_SHARD
+        if shard[1] < self.required_shards:
+            return CLOSE_SHARDING_REQUIRED
+        return self.identify_close_code
 
     def _ready_payload(self, session: GatewaySession, guild_ids: list[int]) -> dict[str, Any]:
         world = self._state.world
@@ -245,3 +275,14 @@ class FakeGateway:
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
         await session.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _shard_of_identify(value: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as (shard_id, num_shards): absent is (0, 1), one session with
+    every guild; None when it names a shard that cannot exist (Discord closes with 4010)."""
+    if value is None:
+        return (0, 1)
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        return None
+    shard_id, count = value
+    return (shard_id, count) if 0 <= shard_id < count else None

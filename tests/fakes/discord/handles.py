@@ -50,6 +50,8 @@ class InteractionHandle:
     _messages: Callable[[int], StoredMessage | None]
     message_id: int | None = None
     dispatched_at: float | None = None
+    # The (shard_id, num_shards) of every gateway session INTERACTION_CREATE went to.
+    shards: list[tuple[int, int]] = field(default_factory=list)
     ack: InteractionAck | None = None
     original_message_id: int | None = None
     responses: list[InteractionEvent] = field(default_factory=list)

@@ -3,7 +3,8 @@
 Owns ``point_discord_py_at``: ``discord.http.Route.BASE`` (every REST route, including the
 interaction callback and webhook routes) and ``DiscordWebSocket.DEFAULT_GATEWAY`` (the
 gateway a plain ``Client`` connects to; ``AutoShardedClient`` asks GET /gateway/bot, which
-the fake answers with its own URL). Nothing else in discord.py is patched.
+the fake answers with its own URL, unless it is given a ``shard_count`` and dials this default
+too). Nothing else in discord.py is patched.
 """
 
 from __future__ import annotations

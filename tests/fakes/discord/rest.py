@@ -92,7 +92,8 @@ class BotRoutes:
 
     async def get_gateway_bot(self, request: web.Request) -> web.Response:
         limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return json_response({"url": self._gateway.advertised, "shards": 1, "session_start_limit": limit})
+        return json_response({"url": self._gateway.advertised, "shards": self._gateway.recommended_shards,
+                              "session_start_limit": limit})
 
     # -- application commands ----------------------------------------------------------------
 

@@ -225,6 +225,18 @@ class FakeDiscord:
         accepts IDENTIFYs again. REST keeps answering, as it does on Discord."""
         self.gateway.identify_close_code = close_code
 
+    def recommend_shards(self, count: int) -> None:
+        """The ``shards`` GET /gateway/bot recommends (Discord: about one per 1,000 guilds);
+        discord.py's AutoShardedClient starts that many when it is not given a count."""
+        self.gateway.recommended_shards = count
+
+    def require_shards(self, count: int) -> None:
+        """Close with 4011 (sharding required) every IDENTIFY whose ``num_shards`` is below
+        ``count`` (an unsharded session counts as 1): Discord's answer when one shard would
+        hold more than 2,500 guilds. Also raises the recommendation to at least ``count``."""
+        self.gateway.required_shards = count
+        self.gateway.recommended_shards = max(self.gateway.recommended_shards, count)
+
     def advertise_gateway(self, url: str | None) -> None:
         """The gateway URL that GET /gateway and /gateway/bot hand out (Discord picks it);
         None restores the fake's own. An unreachable URL reproduces a gateway that REST
@@ -355,10 +367,14 @@ class FakeDiscord:
         message: StoredMessage | None = None,
     ) -> None:
         payload = self._factory.envelope(handle, target, data, locale=locale, message=message)
-        session = await self.gateway.session_for(handle.guild_id, self.dispatch_timeout)
+        sessions = await self.gateway.sessions_for(handle.guild_id, self.dispatch_timeout)
         # The clocks start as the frame leaves, as Discord's do.
         handle.dispatched_at = self.state.clock.now()
-        await session.dispatch("INTERACTION_CREATE", payload)
+        # Every session routed this guild gets it (two copies of a bot on one shard both do):
+        # the first ack wins, the other gets 40060.
+        for session in sessions:
+            handle.shards.append(session.shard)
+            await session.dispatch("INTERACTION_CREATE", payload)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:

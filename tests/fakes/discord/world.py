@@ -3,7 +3,8 @@
 Owns the *static* description a test sets up before the bot connects (who exists, which
 guild is boosted, which channel the bot may not post in). Runtime state (messages,
 interactions, synced commands) lives in ``state.py``. ``FakeWorld.default()`` builds a
-small ready-made world so most tests need no setup at all.
+small ready-made world so most tests need no setup at all; ``FakeWorld.sharded(n)`` one such
+guild on each of ``n`` gateway shards.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "FakeUser",
     "FakeWorld",
     "Permission",
+    "shard_of",
     "tier_upload_limit",
 ]
 
@@ -187,6 +189,33 @@ class FakeGuild:
         return bits
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard Discord routes ``guild_id`` to when the bot runs ``shard_count`` shards."""
+    return (guild_id >> 22) % shard_count
+
+
+def _lab_guild(guild_id: int, name: str, bot: FakeUser, alice: FakeUser, bob: FakeUser, carol: FakeUser) -> FakeGuild:
+    moderator = FakeRole(guild_id + 1, "Moderator", Permission.MANAGE_GUILD | Permission.MANAGE_MESSAGES)
+    bot_role = FakeRole(guild_id + 2, "wanbot", Permission.EVERYONE_DEFAULT | Permission.MANAGE_MESSAGES)
+    return FakeGuild(
+        id=guild_id,
+        name=name,
+        owner_id=alice.id,
+        channels=[
+            FakeChannel(guild_id + 10, "general", position=0),
+            FakeChannel(guild_id + 11, "videos", position=1),
+            FakeChannel(guild_id + 12, "locked", bot_can_post=False, position=2),
+        ],
+        roles=[moderator, bot_role],
+        members=[
+            FakeMember(alice),
+            FakeMember(bob, [moderator.id]),
+            FakeMember(carol),
+            FakeMember(bot, [bot_role.id]),
+        ],
+    )
+
+
 @dataclass
 class FakeWorld:
     """Everything that exists before the bot connects."""
@@ -205,32 +234,30 @@ class FakeWorld:
 
         Members: ``alice`` (owner), ``bob`` (Moderator role), ``carol`` (DMs closed), the bot.
         """
+        return cls.sharded(1)
+
+    @classmethod
+    def sharded(cls, shard_count: int) -> FakeWorld:
+        """One guild like the default "Wan Lab" on each of ``shard_count`` shards: guild ``i``
+        (``guilds[i]``) routes to shard ``i`` by Discord's formula ``(guild_id >> 22) % count``.
+
+        Every guild has the same members and its own channels and roles, laid out like the
+        default world's guild (which is ``sharded(1)``).
+        """
         app_id = 1_100_000_000_000_000_001
         bot = FakeUser(app_id, "wanbot", bot=True)
         alice = FakeUser(1_100_000_000_000_000_101, "alice", global_name="Alice")
         bob = FakeUser(1_100_000_000_000_000_102, "bob", global_name="Bob")
         carol = FakeUser(1_100_000_000_000_000_103, "carol", dms_open=False)
-        guild_id = 1_100_000_000_000_001_000
-        moderator = FakeRole(guild_id + 1, "Moderator", Permission.MANAGE_GUILD | Permission.MANAGE_MESSAGES)
-        bot_role = FakeRole(guild_id + 2, "wanbot", Permission.EVERYONE_DEFAULT | Permission.MANAGE_MESSAGES)
-        guild = FakeGuild(
-            id=guild_id,
-            name="Wan Lab",
-            owner_id=alice.id,
-            channels=[
-                FakeChannel(guild_id + 10, "general", position=0),
-                FakeChannel(guild_id + 11, "videos", position=1),
-                FakeChannel(guild_id + 12, "locked", bot_can_post=False, position=2),
-            ],
-            roles=[moderator, bot_role],
-            members=[
-                FakeMember(alice),
-                FakeMember(bob, [moderator.id]),
-                FakeMember(carol),
-                FakeMember(bot, [bot_role.id]),
-            ],
-        )
-        return cls(application_id=app_id, bot=bot, guilds=[guild])
+        first_id = 1_100_000_000_000_001_000
+        guilds = []
+        for shard in range(shard_count):
+            # Moving the snowflake's timestamp part moves the guild to the next shard.
+            step = (shard - shard_of(first_id, shard_count)) % shard_count
+            guild_id = first_id + (step << 22)
+            name = "Wan Lab" if shard == 0 else f"Wan Lab {shard + 1}"
+            guilds.append(_lab_guild(guild_id, name, bot, alice, bob, carol))
+        return cls(application_id=app_id, bot=bot, guilds=guilds)
 
     # -- lookups used by the server and by tests -------------------------------------------
 
