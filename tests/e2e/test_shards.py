@@ -5,6 +5,7 @@ shards, whichever bot's dispatcher renders and posts the video (posting needs no
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -48,6 +49,13 @@ async def two_shard_bots(tmp_path: Path, discord_fake: FakeDiscord, comfy: FakeC
         yield bots
 
 
+async def _until_delivered(bot: WanBot, job_id: int) -> None:
+    """Poll the store (the bot signals nothing we can await for `delivered`)."""
+    async with asyncio.timeout(10):
+        while (job := await bot.services.db.jobs.get(job_id)) is None or job.state is not JobState.DELIVERED:
+            await asyncio.sleep(0.01)
+
+
 async def test_each_bot_gets_only_its_shards_guilds_and_video_works_on_both(tmp_path: Path) -> None:
     async with FakeComfyUI(steps=3, step_seconds=0.01) as comfy, FakeDiscord(FakeWorld.sharded(2)) as discord_fake:
         guilds = discord_fake.world.guilds
@@ -72,9 +80,10 @@ async def test_each_bot_gets_only_its_shards_guilds_and_video_works_on_both(tmp_
                 job = await bots[shard].services.db.jobs.get(job_id)
                 assert job is not None and job.guild_id == guilds[shard].id
             for job_id in jobs:  # one database: either bot reads what the other stored
-                for bot in bots:
-                    job = await bot.services.db.jobs.get(job_id)
-                    assert job is not None and job.state is JobState.DELIVERED
+                # `delivered` is stored right after the post the fake has already shown us.
+                await _until_delivered(bots[0], job_id)
+                job = await bots[1].services.db.jobs.get(job_id)
+                assert job is not None and job.state is JobState.DELIVERED
         assert [e for e in discord_fake.errors if e.code == 40060] == []  # nobody answered twice
 
 
