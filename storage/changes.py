@@ -2,7 +2,8 @@
 
 A store calls its subscribers with a `Change` after a change commits: a job queued (new or
 requeued), cancelled or released from a backend (requeued or finished), guild settings saved
-(pause included), the queue switches saved (drain). `RESYNC` says notices may have been lost
+(pause included), the queue switches saved (drain), a process letting go of its jobs as it
+stops (they may be adopted at once). `RESYNC` says notices may have been lost
 (a listener reconnected): re-read everything. Notices are hints for waking up early; the
 state itself is always read from the store, and subscribers keep a slow poll as a safety net.
 
@@ -33,6 +34,7 @@ class ChangeKind(StrEnum):
     RELEASED = "released"  # a job left a backend: fetched, failed, or requeued
     SETTINGS = "settings"  # a guild's settings (pause, limits, channels, words)
     CONTROL = "control"  # the queue-wide switches (drain)
+    ADOPTABLE = "adoptable"  # a process let go of its jobs (a clean stop): adopt them now
     RESYNC = "resync"  # notices may have been lost: re-read what you cache
 
 

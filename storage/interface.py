@@ -20,6 +20,7 @@ from storage.records import (
     GuildSettings,
     JobRecord,
     JobState,
+    Lease,
     NewJob,
     QueueControl,
     QueuePosition,
@@ -47,19 +48,23 @@ class JobStore(Protocol):
         now: float,
         *,
         audit: AuditEntry | None = None,
+        owner: str | None = None,
         **fields: Any,
     ) -> bool:
-        """Move a job only if it is in `from_state`; True when it moved.
+        """Move a job only if it is in `from_state` (and, with `owner`, only while that process
+        holds it: a process that lost its lease cannot move a job another one adopted); True
+        when it moved. Going back to the queue lets go of the job (no owner, no lease).
 
         Raises InvalidTransition for a move `TRANSITIONS` forbids, ValueError for a field
         that is not settable. `audit`, when given, commits with the move."""
 
     async def set_status_message(self, job_id: int, message_id: int) -> bool: ...
 
-    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float, *,
+                                owner: str | None = None) -> bool:
         """Record the prompt_id the backend answered in place of the one claimed with (a
         ComfyUI older than client-chosen ids picks its own). Only while the job is submitted or
-        running under `old`; True when it changed."""
+        running under `old` (and held by `owner`, when given); True when it changed."""
 
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         """The job a claim would take now (read only)."""
@@ -74,10 +79,17 @@ class JobStore(Protocol):
         templates: Collection[str] | None = None,
         prefer: str | None = None,
         window: int = 0,
+        lease: Lease | None = None,
+        capacity: int | None = None,
     ) -> JobRecord | None:
         """Atomically move one queued job to submitted on `backend` with `prompt_id`, advance
-        the fair clock of its class, and return it (None when there is no candidate). Safe
-        against concurrent claims. The rule, in one transaction:
+        the fair clock of its class, and return it (None when there is no candidate, or the
+        backend is full). Safe against concurrent claims. `lease`: the claiming process holds
+        the job (`owner`, `lease_until` and `claimed_by` are set from it). `capacity`: take a job
+        only while fewer than that many jobs are submitted or running on `backend`, whoever
+        holds them, counted atomically with the take (every claim on one backend is serialized
+        with the count, in every process), so a backend's slots hold across processes. The
+        rule, in one transaction:
 
         - The candidates are the queued jobs whose guild is not in `exclude_guilds` and, when
           `templates` is given, whose template is in it (empty: no candidate). Jobs of other
@@ -93,6 +105,25 @@ class JobStore(Protocol):
         So a job's `passed_over` never exceeds `window`: affinity moves any job back by at
         most `window` places over all the claims it waits through, whichever backends make
         them. Requeueing keeps the count (the job keeps its place)."""
+
+    async def renew(self, lease: Lease) -> list[int]:
+        """The heartbeat: extend to `lease.until` the lease of every job `lease.owner` holds
+        (in `OWNED_STATES`), in one statement; returns their ids. A job missing from the answer
+        is no longer the owner's (adopted, cancelled, finished): it stops following it."""
+
+    async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:
+        """Take over, in one conditional statement, every job in `OWNED_STATES` whose lease has
+        run out by `now` (or that has none) and that `lease.owner` does not already hold;
+        returns them, now held under `lease`. Of processes adopting at once, each job goes
+        to exactly one."""
+
+    async def next_expiry(self, owner: str) -> float | None:
+        """The earliest `lease_until` among the jobs in `OWNED_STATES` that `owner` does not
+        hold (0 for one without a lease): when the next adoption may be due. None: none."""
+
+    async def release(self, owner: str) -> int:
+        """Let go of every job `owner` holds (a clean stop), so that another process may adopt
+        them at once; announced with a `ChangeKind.ADOPTABLE` notice. Returns how many."""
 
     async def fair_clock(self, priority_class: int) -> int:
         """The highest round claimed so far in a class (0 before any claim)."""

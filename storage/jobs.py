@@ -17,15 +17,17 @@ from typing import Any
 import aiosqlite
 
 from storage.audit import insert_audit
-from storage.changes import job_change
+from storage.changes import Change, ChangeKind, job_change
 from storage.records import (
     ACTIVE_STATES,
+    OWNED_STATES,
     STATE_TIMESTAMP,
     TRANSITIONS,
     AuditEntry,
     InvalidTransition,
     JobRecord,
     JobState,
+    Lease,
     NewJob,
     QueuePosition,
     QueueSummary,
@@ -37,6 +39,7 @@ __all__ = [
     "SETTABLE_FIELDS",
     "HOT_QUERIES",
     "ACTIVE_IN",
+    "OWNED_IN",
     "COLUMN_LIST",
     "INSERT_JOB",
     "PURGE",
@@ -46,6 +49,9 @@ __all__ = [
     "places_of",
     "summary_of",
     "transition_assignments",
+    "transition_sql",
+    "replace_prompt_sql",
+    "claimed_sets",
 ]
 
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
@@ -56,7 +62,7 @@ _STATES = {state.value: state for state in JobState}
 # The summary's columns: a count per state, queued users, queued cost, oldest queued; a job.
 _SUMMARY_JOB_AT = len(_STATES) + 3
 # RETURNING hands back integral REALs as ints; keep the record's types stable.
-_TIME_AT = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at"))
+_TIME_AT = tuple(i for i, name in enumerate(_COLUMNS) if name.endswith("_at") or name == "lease_until")
 
 # Fields a transition may set besides the state and its timestamp.
 SETTABLE_FIELDS = frozenset(
@@ -72,11 +78,14 @@ SETTABLE_FIELDS = frozenset(
     }
 )
 # Going back to the queue forgets the old submission: the next claim sets fresh values, and
-# a stale prompt_id must not keep matching websocket events of the lost prompt.
-_CLEARED_ON_REQUEUE = {"backend": None, "prompt_id": None, "output_path": None}
+# a stale prompt_id must not keep matching websocket events of the lost prompt. A queued job
+# belongs to nobody.
+_CLEARED_ON_REQUEUE = {"backend": None, "prompt_id": None, "output_path": None, "owner": None,
+                       "lease_until": None, "claimed_by": None}
 
 _QUEUE_ORDER = "priority_class, round, id"
 ACTIVE_IN = ", ".join(f"'{state.value}'" for state in ACTIVE_STATES)
+OWNED_IN = ", ".join(f"'{state.value}'" for state in OWNED_STATES)
 _PURGEABLE_IN = "'queued', 'submitted', 'running'"
 # Pinned: without statistics the planner may prefer `jobs_state` plus a sort, which costs a
 # full pass over the queue on every pick. INDEXED BY fails loudly if the index ever goes.
@@ -134,6 +143,15 @@ HOT_QUERIES: dict[str, str] = {
     f"WHERE guild_id = ? AND user_id = ? AND state = 'queued' ORDER BY {_QUEUE_ORDER}",
     "unfinished": f"SELECT {_COLUMN_LIST} FROM jobs WHERE state IN ({ACTIVE_IN}) ORDER BY id",
     "by_prompt_id": f"SELECT {_COLUMN_LIST} FROM jobs WHERE prompt_id = ?",
+    # Counted in every claim's transaction: the jobs on a backend now, whoever holds them.
+    "in_flight": f"SELECT count(*) FROM jobs WHERE backend = ? AND state IN ({_IN_FLIGHT_IN})",
+    # The heartbeat, adoption and its timer (see JobStore.renew, adopt, next_expiry).
+    "renew": f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN ({OWNED_IN}) RETURNING id",
+    "adopt": f"UPDATE jobs SET owner = ?1, lease_until = ?2 WHERE state IN ({OWNED_IN}) "
+    f"AND (lease_until IS NULL OR lease_until < ?3) AND (owner IS NULL OR owner <> ?1) RETURNING {_COLUMN_LIST}",
+    "next_expiry": f"SELECT min(coalesce(lease_until, 0)) FROM jobs WHERE state IN ({OWNED_IN}) "
+    "AND (owner IS NULL OR owner <> ?)",
+    "release": f"UPDATE jobs SET lease_until = 0 WHERE owner = ? AND state IN ({OWNED_IN})",
     "queued_totals": _QUEUED_TOTALS,
     "summary": _summary_sql(),
 }
@@ -245,6 +263,11 @@ def _candidates(exclude_guilds: Collection[int], templates: Collection[str] | No
     return clause, where
 
 
+async def _count(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> int:
+    rows = list(await conn.execute_fetchall(sql, params))
+    return int(rows[0][0])
+
+
 async def _first(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> tuple[int, int, int] | None:
     rows = list(await conn.execute_fetchall(sql, params))
     return (int(rows[0][0]), int(rows[0][1]), int(rows[0][2])) if rows else None
@@ -283,13 +306,29 @@ def transition_assignments(
     return assignments
 
 
-def _transition_sql(
-    job_id: int, from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any]
-) -> tuple[str, list[Any]]:
+def transition_sql(job_id: int, from_state: JobState, to_state: JobState, now: float, fields_: dict[str, Any],
+                   owner: str | None) -> tuple[str, list[Any]]:
+    """The conditional update of a transition (both engines; `pg()` for PostgreSQL): only from
+    `from_state` and, with `owner`, only while that process holds the job. Returns the guild."""
     assignments = transition_assignments(from_state, to_state, now, fields_)
     sets = ", ".join(f"{column} = ?" for column in assignments)
-    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ? RETURNING guild_id"
-    return sql, [*assignments.values(), job_id, from_state.value]
+    held = "" if owner is None else " AND owner = ?"
+    sql = f"UPDATE jobs SET {sets} WHERE id = ? AND state = ?{held} RETURNING guild_id"
+    return sql, [*assignments.values(), job_id, from_state.value, *([] if owner is None else [owner])]
+
+
+def replace_prompt_sql(owner: str | None) -> str:
+    """`JobStore.replace_prompt_id` (both engines): params new, now, id, old[, owner]."""
+    held = "" if owner is None else " AND owner = ?"
+    return ("UPDATE jobs SET prompt_id = ?, updated_at = ? "
+            f"WHERE id = ? AND prompt_id = ? AND state IN ({_IN_FLIGHT_IN}){held}")
+
+
+def claimed_sets(lease: Lease | None) -> tuple[str, list[Any]]:
+    """What a claim sets besides the state, the backend and the prompt: the claimer's lease."""
+    if lease is None:
+        return "", []
+    return ", owner = ?, lease_until = ?, claimed_by = ?", [lease.owner, lease.until, lease.owner]
 
 
 class SqliteJobStore:
@@ -320,9 +359,10 @@ class SqliteJobStore:
         now: float,
         *,
         audit: AuditEntry | None = None,
+        owner: str | None = None,
         **fields_: Any,
     ) -> bool:
-        sql, params = _transition_sql(job_id, from_state, to_state, now, fields_)
+        sql, params = transition_sql(job_id, from_state, to_state, now, fields_, owner)
         if audit is None:
             moved = await self._db.write(sql, params)
         else:
@@ -340,13 +380,10 @@ class SqliteJobStore:
         )
         return changed == 1
 
-    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
-        changed = await self._db.write_changes(
-            "UPDATE jobs SET prompt_id = ?, updated_at = ? "
-            "WHERE id = ? AND prompt_id = ? AND state IN ('submitted', 'running')",
-            (new, now, job_id, old),
-        )
-        return changed == 1
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float, *,
+                                owner: str | None = None) -> bool:
+        params = [new, now, job_id, old, *([] if owner is None else [owner])]
+        return await self._db.write_changes(replace_prompt_sql(owner), params) == 1
 
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         skip, skip_params = _not_in("guild_id", exclude_guilds)
@@ -367,12 +404,18 @@ class SqliteJobStore:
         templates: Collection[str] | None = None,
         prefer: str | None = None,
         window: int = 0,
+        lease: Lease | None = None,
+        capacity: int | None = None,
     ) -> JobRecord | None:
         if templates is not None and not templates:
             return None
         where, where_params = _candidates(exclude_guilds, templates)
         head_sql = f"SELECT {_QUEUE_ORDER} FROM jobs {_BY_QUEUE} WHERE {where} ORDER BY {_QUEUE_ORDER} LIMIT 1"
+        extra_sets, extra_params = claimed_sets(lease)
         async with self._db.transaction() as conn:
+            # One writer at a time on the file: the count and the take below are atomic.
+            if capacity is not None and await _count(conn, HOT_QUERIES["in_flight"], [backend]) >= capacity:
+                return None
             # Without affinity the pick is a subquery of the move: one statement, one seek.
             target, target_params = f"(SELECT id FROM ({head_sql}))", where_params
             if prefer is not None and window > 0:
@@ -384,9 +427,9 @@ class SqliteJobStore:
             # `AND state = 'queued'`: a no-op if another connection took the row meanwhile.
             rows = list(await conn.execute_fetchall(
                 "UPDATE jobs SET state = 'submitted', backend = ?, prompt_id = ?, "
-                "attempts = attempts + 1, submitted_at = ?, updated_at = ? "
+                f"attempts = attempts + 1, submitted_at = ?, updated_at = ?{extra_sets} "
                 f"WHERE id = {target} AND state = 'queued' RETURNING {_COLUMN_LIST}",
-                [backend, prompt_id, now, now, *target_params]))
+                [backend, prompt_id, now, now, *extra_params, *target_params]))
             if not rows:
                 return None
             job = _record(rows[0])
@@ -396,6 +439,24 @@ class SqliteJobStore:
                 (job.priority_class, job.round),
             )
             return job
+
+    async def renew(self, lease: Lease) -> list[int]:
+        rows = await self._db.write(HOT_QUERIES["renew"], (lease.until, lease.owner))
+        return sorted(int(row[0]) for row in rows)
+
+    async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:
+        rows = await self._db.write(HOT_QUERIES["adopt"], (lease.owner, lease.until, now))
+        return sorted((_record(row) for row in rows), key=lambda job: job.id)
+
+    async def next_expiry(self, owner: str) -> float | None:
+        row = await self._db.read_one(HOT_QUERIES["next_expiry"], (owner,))
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def release(self, owner: str) -> int:
+        released = await self._db.write_changes(HOT_QUERIES["release"], (owner,))
+        if released:
+            self._db.committed(Change(ChangeKind.ADOPTABLE))
+        return released
 
     async def fair_clock(self, priority_class: int) -> int:
         row = await self._db.read_one(

@@ -17,6 +17,7 @@ __all__ = [
     "TRANSITIONS",
     "ACTIVE_STATES",
     "FINISHED_STATES",
+    "OWNED_STATES",
     "STATE_TIMESTAMP",
     "InvalidTransition",
     "NewJob",
@@ -32,6 +33,7 @@ __all__ = [
     "AdmitRequest",
     "AdmitOutcome",
     "AdmitResult",
+    "Lease",
 ]
 
 
@@ -73,6 +75,9 @@ ACTIVE_STATES: tuple[JobState, ...] = (
     JobState.FETCHED,
 )
 FINISHED_STATES: tuple[JobState, ...] = (JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED)
+# Held by one process under a lease: on a backend, or fetched and being posted. A queued job
+# belongs to nobody; a finished one keeps the name of its last owner.
+OWNED_STATES: tuple[JobState, ...] = (JobState.SUBMITTED, JobState.RUNNING, JobState.FETCHED)
 
 # The column stamped with the time of entering each state.
 STATE_TIMESTAMP: dict[JobState, str] = {state: f"{state.value}_at" for state in JobState}
@@ -144,6 +149,12 @@ class JobRecord:
     # Times a claim took a job from behind this one for warm-model affinity (never more than
     # the claim's window): how many places affinity has moved it back.
     passed_over: int = 0
+    # The process that holds the job while it is in `OWNED_STATES`, until `lease_until` (epoch
+    # seconds on the owner's clock); once the lease has run out another process may adopt it.
+    # `claimed_by` is the process that claimed it (whose prompt it is): adoption keeps it.
+    owner: str | None = None
+    lease_until: float | None = None
+    claimed_by: str | None = None
 
     @property
     def sort_key(self) -> tuple[int, int, int]:
@@ -153,6 +164,16 @@ class JobRecord:
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A process's hold on the jobs it claims or adopts: `owner` (the process's identity) and
+    `until` (epoch seconds). The owner renews it while it works; when it stops being renewed
+    (the process died), any other process may adopt the job after `until`."""
+
+    owner: str
+    until: float
 
 
 @dataclass(frozen=True)

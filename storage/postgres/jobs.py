@@ -11,6 +11,14 @@ transaction under a transaction-level advisory lock: the head, the first preferr
 head's class, the "is anyone ahead of it passed over `window` times?" check and the `+1` of
 the jobs ahead must see one another's effects, which SQLite gets from its single writer and
 PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over.
+
+A claim with a `capacity` (a backend's slots) first takes a transaction-level advisory lock keyed
+by the backend, then counts the backend's jobs in the same transaction as the take: only claims
+add jobs to a backend, and each one on that backend waits for the previous to commit, so the
+count a claim sees is exact in every process (a release meanwhile only makes it cautious).
+
+Adoption (`adopt`) is one UPDATE whose WHERE says "the lease has run out": two processes adopting
+at once both wait on the row's lock, and the second re-reads a lease that no longer has.
 """
 
 from __future__ import annotations
@@ -28,28 +36,39 @@ from storage.jobs import (
     gaps_query,
     job_record,
     places_of,
+    replace_prompt_sql,
     summary_of,
-    transition_assignments,
+    transition_sql,
 )
 from storage.postgres.history import insert_audit
-from storage.postgres.pool import PgPool, pg
+from storage.changes import CHANNEL, Change, ChangeKind
+from storage.postgres.pool import PgPool, changed_rows, pg
 from storage.records import (
     AuditEntry,
     JobRecord,
     JobState,
+    Lease,
     NewJob,
     QueuePosition,
     QueueSummary,
 )
 
-__all__ = ["PgJobStore", "claim_sql"]
+__all__ = ["PgJobStore", "AFFINITY_LOCK", "BACKEND_LOCK_CLASS"]
 
 _QUEUE_ORDER = "priority_class, round, id"
-# $4 the excluded guilds, $5 the templates the backend can run (NULL: any).
-_CLAIMABLE = "state = 'queued' AND guild_id <> ALL($4::BIGINT[]) AND ($5::TEXT[] IS NULL OR template = ANY($5::TEXT[]))"
-_CLAIM_ORDER = _QUEUE_ORDER
+# The claim's parameters: $1 backend, $2 prompt_id, $3 now, $4 owner and $5 lease_until (the
+# claimer's lease, or NULL), $6 the excluded guilds, $7 the templates the backend can run (NULL:
+# any), $8 the backend's capacity (NULL: no limit).
+_CANDIDATE = "state = 'queued' AND guild_id <> ALL({g}::BIGINT[]) AND ({t}::TEXT[] IS NULL OR template = ANY({t}::TEXT[]))"
+_CLAIMABLE = _CANDIDATE.format(g="$6", t="$7")
+_ROOM = ("($8::INTEGER IS NULL OR (SELECT count(*) FROM jobs WHERE backend = $1 "
+         "AND state IN ('submitted', 'running')) < $8)")
 # pg_advisory_xact_lock's key for "an affinity claim is deciding who is passed over".
 AFFINITY_LOCK = 0x77616E61666631  # "wanaff1"
+# pg_advisory_xact_lock(class, hashtext(backend)): "a claim is counting this backend's slots". Two
+# backends whose names hash alike only share a lock: their claims wait for each other, no more.
+BACKEND_LOCK_CLASS = 0x77616E62  # "wanb"
+_LOCK_BACKEND = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 _AFFINITY_TRIES = 3
 _QUALIFIED = ", ".join(f"jobs.{column.strip()}" for column in COLUMN_LIST.split(","))
 _SQL = {name: pg(sql) for name, sql in HOT_QUERIES.items()}
@@ -57,14 +76,13 @@ _INSERT = pg(INSERT_JOB)
 _PURGE = pg(PURGE)
 
 
-def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER, picked: str | None = None) -> str:
-    """$1 backend, $2 prompt_id, $3 now, then whatever `claimable` uses ($4 the excluded guilds,
-    $5 the templates), or, with `picked`, the statement that names the one row to take."""
-    picked = picked or f"SELECT id FROM jobs WHERE {claimable} ORDER BY {order} LIMIT 1 FOR UPDATE SKIP LOCKED"
+def _claim_sql(picked: str) -> str:
+    """Take the one row `picked` names, under the claimer's lease, and advance the fair clock."""
     return (
         f"WITH picked AS ({picked}), "
         "claimed AS (UPDATE jobs SET state = 'submitted', backend = $1, prompt_id = $2, "
-        "attempts = attempts + 1, submitted_at = $3, updated_at = $3 FROM picked "
+        "attempts = attempts + 1, submitted_at = $3, updated_at = $3, "
+        "owner = $4, lease_until = $5, claimed_by = $4 FROM picked "
         f"WHERE jobs.id = picked.id AND jobs.state = 'queued' RETURNING {_QUALIFIED}), "
         "clock AS (INSERT INTO fair_clock (priority_class, round) "
         "SELECT priority_class, round FROM claimed ON CONFLICT (priority_class) "
@@ -73,14 +91,19 @@ def claim_sql(claimable: str = _CLAIMABLE, order: str = _CLAIM_ORDER, picked: st
     )
 
 
-_CLAIM = claim_sql()
-_CLAIM_BY_ID = claim_sql(picked="SELECT $4::BIGINT AS id")
-_HEAD = f"SELECT {_QUEUE_ORDER} FROM jobs WHERE {_CLAIMABLE.replace('$4', '$1').replace('$5', '$2')} " \
-        f"ORDER BY {_QUEUE_ORDER} LIMIT 1"
-_PREFERRED = f"{_HEAD.split(' ORDER BY')[0]} AND template = $3 AND priority_class = $4 ORDER BY round, id LIMIT 1"
-_AHEAD = f"{_CLAIMABLE.replace('$4', '$1').replace('$5', '$2')} AND (priority_class, round, id) < ($3, $4, $5)"
+# The head of the queue for this backend, if it has room; concurrent claimers skip each other's row.
+_CLAIM = _claim_sql(f"SELECT id FROM jobs WHERE {_CLAIMABLE} AND {_ROOM} "
+                    f"ORDER BY {_QUEUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED")
+_CLAIM_BY_ID = _claim_sql("SELECT $6::BIGINT AS id")
+_COUNT_ON_BACKEND = pg(HOT_QUERIES["in_flight"])
+# The affinity claim's reads ($1 the excluded guilds, $2 the templates).
+_HEAD = f"SELECT {_QUEUE_ORDER} FROM jobs WHERE {_CANDIDATE.format(g='$1', t='$2')} ORDER BY {_QUEUE_ORDER} LIMIT 1"
+_PREFERRED = (f"SELECT {_QUEUE_ORDER} FROM jobs WHERE {_CANDIDATE.format(g='$1', t='$2')} "
+              "AND template = $3 AND priority_class = $4 ORDER BY round, id LIMIT 1")
+_AHEAD = f"{_CANDIDATE.format(g='$1', t='$2')} AND (priority_class, round, id) < ($3, $4, $5)"
 _STARVED = f"SELECT 1 FROM jobs WHERE {_AHEAD} AND passed_over >= $6 LIMIT 1"
 _PASS_OVER = f"UPDATE jobs SET passed_over = passed_over + 1 WHERE {_AHEAD}"
+_RELEASE_NOTICE = f"SELECT pg_notify('{CHANNEL}', $1)"
 
 
 class PgJobStore:
@@ -110,17 +133,15 @@ class PgJobStore:
         now: float,
         *,
         audit: AuditEntry | None = None,
+        owner: str | None = None,
         **fields_: Any,
     ) -> bool:
-        assignments = transition_assignments(from_state, to_state, now, fields_)
-        sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(assignments, 1))
-        n = len(assignments)
-        sql = f"UPDATE jobs SET {sets} WHERE id = ${n + 1} AND state = ${n + 2}"
-        params = [*assignments.values(), job_id, from_state.value]
+        sql, params = transition_sql(job_id, from_state, to_state, now, fields_, owner)
+        sql = pg(sql)
         if audit is None:
-            return await self._db.execute(sql, params) == 1
+            return await self._db.fetchrow(sql, params) is not None
         async with self._db.transaction() as conn:
-            moved = await conn.execute(sql, *params) == "UPDATE 1"
+            moved = await conn.fetchrow(sql, *params) is not None
             if moved:
                 await insert_audit(conn, audit)
             return moved
@@ -130,12 +151,10 @@ class PgJobStore:
             "UPDATE jobs SET status_message_id = $1 WHERE id = $2", (message_id, job_id)
         ) == 1
 
-    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float) -> bool:
-        return await self._db.execute(
-            "UPDATE jobs SET prompt_id = $1, updated_at = $2 "
-            "WHERE id = $3 AND prompt_id = $4 AND state IN ('submitted', 'running')",
-            (new, now, job_id, old),
-        ) == 1
+    async def replace_prompt_id(self, job_id: int, old: str, new: str, now: float, *,
+                                owner: str | None = None) -> bool:
+        params = [new, now, job_id, old, *([] if owner is None else [owner])]
+        return await self._db.execute(pg(replace_prompt_sql(owner)), params) == 1
 
     async def next_queued(self, exclude_guilds: Collection[int] = ()) -> JobRecord | None:
         row = await self._db.fetchrow(
@@ -155,26 +174,62 @@ class PgJobStore:
         templates: Collection[str] | None = None,
         prefer: str | None = None,
         window: int = 0,
+        lease: Lease | None = None,
+        capacity: int | None = None,
     ) -> JobRecord | None:
         if templates is not None and not templates:
             return None
         names = None if templates is None else sorted(set(templates))
         guilds = list(exclude_guilds)
+        held = (None, None) if lease is None else (lease.owner, lease.until)
+        claim = (backend, prompt_id, now, *held, guilds, names, capacity)
         if prefer is None or window <= 0:
-            row = await self._db.fetchrow(_CLAIM, (backend, prompt_id, now, guilds, names))
-            return job_record(row) if row else None
+            if capacity is None:  # nothing to count: one statement, no lock
+                row = await self._db.fetchrow(_CLAIM, claim)
+                return job_record(row) if row else None
+            async with self._db.transaction() as conn:
+                await conn.execute(_LOCK_BACKEND, BACKEND_LOCK_CLASS, backend)
+                row = await conn.fetchrow(_CLAIM, *claim)
+                return job_record(row) if row else None
         for _ in range(_AFFINITY_TRIES):
             async with self._db.transaction() as conn:
+                # Always the backend's lock first, then the affinity lock: no two claims wait
+                # for each other in opposite orders.
+                if capacity is not None:
+                    await conn.execute(_LOCK_BACKEND, BACKEND_LOCK_CLASS, backend)
+                    if int(await conn.fetchval(_COUNT_ON_BACKEND, backend)) >= capacity:
+                        return None
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", AFFINITY_LOCK)
                 head = await conn.fetchrow(_HEAD, guilds, names)
                 if head is None:
                     return None
                 chosen = await _preferred(conn, guilds, names, tuple(head), prefer, window) or tuple(head)
-                row = await conn.fetchrow(_CLAIM_BY_ID, backend, prompt_id, now, chosen[2])
+                row = await conn.fetchrow(_CLAIM_BY_ID, *claim[:5], chosen[2])
                 if row is not None:
                     return job_record(row)
-            # A plain claim (which takes no advisory lock) took that row meanwhile: look again.
+            # A plain claim (which takes no affinity lock) took that row meanwhile: look again.
         return None
+
+    async def renew(self, lease: Lease) -> list[int]:
+        rows = await self._db.fetch(_SQL["renew"], (lease.until, lease.owner))
+        return sorted(int(row[0]) for row in rows)
+
+    async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:
+        # READ COMMITTED re-checks the WHERE on a row another adopter changed while this one
+        # waited for its lock: the lease is then no longer expired, and the row is skipped.
+        rows = await self._db.fetch(_SQL["adopt"], (lease.owner, lease.until, now))
+        return sorted((job_record(row) for row in rows), key=lambda job: job.id)
+
+    async def next_expiry(self, owner: str) -> float | None:
+        row = await self._db.fetchrow(_SQL["next_expiry"], (owner,))
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def release(self, owner: str) -> int:
+        async with self._db.transaction() as conn:
+            released = changed_rows(await conn.execute(_SQL["release"], owner))
+            if released:
+                await conn.execute(_RELEASE_NOTICE, Change(ChangeKind.ADOPTABLE).encode())
+            return released
 
     async def fair_clock(self, priority_class: int) -> int:
         row = await self._db.fetchrow(
