@@ -686,3 +686,17 @@ def test_cli_help_mentions_the_port() -> None:
     result = subprocess.run([sys.executable, "-m", "tests.fakes.comfyui", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=30, check=True)
     assert "--port" in result.stdout
+
+
+async def test_the_most_prompts_held_at_once_is_recorded_per_client_and_survives_restarts(
+        http: aiohttp.ClientSession) -> None:
+    async with FakeComfyUI(paused=True) as fake:
+        for client in ("a", "a", "b"):
+            await post_prompt(http, fake.url, vhs_graph(), client_id=client)
+        fake.resume()
+        await fake.wait_idle()
+        await post_prompt(http, fake.url, vhs_graph(), client_id="b")
+        await fake.wait_idle()
+        await fake.restart()
+        assert fake.most_held == 3
+        assert fake.most_held_by_client == {"a": 2, "b": 1}

@@ -61,7 +61,9 @@ remove_input(name).
 What tests look at: requests (every request: method, path, query, headers, body; `form()` for
 an upload), accepted (every queued prompt), history, queue_pending (ids in run order), running
 (id or None), events (every websocket message emitted, delivered or not), connected_clients,
-input_files (what POST /upload/image put in input/).
+input_files (what POST /upload/image put in input/), most_held and most_held_by_client (the
+most prompts pending + running at once over the server's life, in total and per client id:
+what a client's own bound on a server's queue promised).
 
 Behaviour worth knowing (all from the captures or ComfyUI's source):
 - job events go only to the socket whose clientId is the prompt's client_id; a message for a

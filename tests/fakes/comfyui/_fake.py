@@ -264,6 +264,16 @@ class FakeComfyUI:
         return self.hub.log
 
     @property
+    def most_held(self) -> int:
+        """The most prompts this server ever held at once (pending + running), restarts included."""
+        return self.queue.most_held
+
+    @property
+    def most_held_by_client(self) -> dict[str | None, int]:
+        """`most_held` per client id (None: prompts queued without one)."""
+        return dict(self.queue.most_held_by_client)
+
+    @property
     def connected_clients(self) -> list[str]:
         return list(self.hub.sockets)
 

@@ -3,7 +3,9 @@
 Owns: ComfyUI's PromptQueue semantics. Pending prompts sit in a heap ordered by (number,
 prompt_id) and GET /queue shows the raw heap (unsorted, as the real server does); one prompt
 runs at a time; history is written when a prompt finishes and is capped at 10,000 entries,
-oldest dropped first. Everything here is lost on restart, like the real process memory.
+oldest dropped first. Everything here is lost on restart, like the real process memory,
+except what the tests read about the server's whole life: the most prompts it ever held at
+once (pending + running), in total and per client id.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ class PromptQueue:
         self.history: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
         self._paused = False
+        # The most prompts held at once (pending + running), over the server's life.
+        self.most_held = 0
+        self.most_held_by_client: dict[str | None, int] = {}
 
     # -- queue ---------------------------------------------------------------------------------
 
@@ -129,8 +134,18 @@ class PromptQueue:
         self._changed.set()
 
     def _notify(self) -> None:
+        self._note_held()
         self._changed.set()
         self._on_change()
+
+    def _note_held(self) -> None:
+        held = [*self._heap, *([self.running] if self.running is not None else [])]
+        self.most_held = max(self.most_held, len(held))
+        by_client: dict[str | None, int] = {}
+        for item in held:
+            by_client[item.client_id] = by_client.get(item.client_id, 0) + 1
+        for client, count in by_client.items():
+            self.most_held_by_client[client] = max(self.most_held_by_client.get(client, 0), count)
 
     # -- history -------------------------------------------------------------------------------
 
