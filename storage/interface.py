@@ -106,16 +106,18 @@ class JobStore(Protocol):
         most `window` places over all the claims it waits through, whichever backends make
         them. Requeueing keeps the count (the job keeps its place)."""
 
-    async def renew(self, lease: Lease) -> list[int]:
-        """The heartbeat: extend to `lease.until` the lease of every job `lease.owner` holds
-        (in `OWNED_STATES`), in one statement; returns their ids. A job missing from the answer
-        is no longer the owner's (adopted, cancelled, finished): it stops following it."""
+    async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
+        """The heartbeat: extend to `lease.until`, in one statement, the lease of each job of
+        `job_ids` (the jobs the process follows) that `lease.owner` still holds in
+        `OWNED_STATES`; returns those ids. A job missing from the answer is no longer the
+        owner's (adopted, cancelled, finished): it stops following it. A job the owner holds
+        but no longer follows is not renewed, so its lease runs out and it is adopted."""
 
     async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:
         """Take over, in one conditional statement, every job in `OWNED_STATES` whose lease has
-        run out by `now` (or that has none) and that `lease.owner` does not already hold;
-        returns them, now held under `lease`. Of processes adopting at once, each job goes
-        to exactly one."""
+        run out by `now` (or that has none), whoever held it (the adopter's own included: one
+        it stopped following); returns them, now held under `lease`. Of processes adopting at
+        once, each job goes to exactly one."""
 
     async def next_expiry(self, owner: str) -> float | None:
         """The earliest `lease_until` among the jobs in `OWNED_STATES` that `owner` does not

@@ -146,9 +146,11 @@ HOT_QUERIES: dict[str, str] = {
     # Counted in every claim's transaction: the jobs on a backend now, whoever holds them.
     "in_flight": f"SELECT count(*) FROM jobs WHERE backend = ? AND state IN ({_IN_FLIGHT_IN})",
     # The heartbeat, adoption and its timer (see JobStore.renew, adopt, next_expiry).
-    "renew": f"UPDATE jobs SET lease_until = ? WHERE owner = ? AND state IN ({OWNED_IN}) RETURNING id",
-    "adopt": f"UPDATE jobs SET owner = ?1, lease_until = ?2 WHERE state IN ({OWNED_IN}) "
-    f"AND (lease_until IS NULL OR lease_until < ?3) AND (owner IS NULL OR owner <> ?1) RETURNING {_COLUMN_LIST}",
+    # ?3: the job ids, a JSON array (one statement, one parameter, whatever their number).
+    "renew": f"UPDATE jobs SET lease_until = ?1 WHERE owner = ?2 AND state IN ({OWNED_IN}) "
+    "AND id IN (SELECT value FROM json_each(?3)) RETURNING id",
+    "adopt": f"UPDATE jobs SET owner = ?, lease_until = ? WHERE state IN ({OWNED_IN}) "
+    f"AND (lease_until IS NULL OR lease_until < ?) RETURNING {_COLUMN_LIST}",
     "next_expiry": f"SELECT min(coalesce(lease_until, 0)) FROM jobs WHERE state IN ({OWNED_IN}) "
     "AND (owner IS NULL OR owner <> ?)",
     "release": f"UPDATE jobs SET lease_until = 0 WHERE owner = ? AND state IN ({OWNED_IN})",
@@ -440,8 +442,11 @@ class SqliteJobStore:
             )
             return job
 
-    async def renew(self, lease: Lease) -> list[int]:
-        rows = await self._db.write(HOT_QUERIES["renew"], (lease.until, lease.owner))
+    async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
+        if not job_ids:
+            return []
+        ids = json.dumps(sorted(job_ids))
+        rows = await self._db.write(HOT_QUERIES["renew"], (lease.until, lease.owner, ids))
         return sorted(int(row[0]) for row in rows)
 
     async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:

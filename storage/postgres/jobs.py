@@ -53,7 +53,7 @@ from storage.records import (
     QueueSummary,
 )
 
-__all__ = ["PgJobStore", "AFFINITY_LOCK", "BACKEND_LOCK_CLASS"]
+__all__ = ["PgJobStore", "AFFINITY_LOCK", "BACKEND_LOCK_CLASS", "PG_HOT_QUERIES"]
 
 _QUEUE_ORDER = "priority_class, round, id"
 # The claim's parameters: $1 backend, $2 prompt_id, $3 now, $4 owner and $5 lease_until (the
@@ -71,7 +71,6 @@ BACKEND_LOCK_CLASS = 0x77616E62  # "wanb"
 _LOCK_BACKEND = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 _AFFINITY_TRIES = 3
 _QUALIFIED = ", ".join(f"jobs.{column.strip()}" for column in COLUMN_LIST.split(","))
-_SQL = {name: pg(sql) for name, sql in HOT_QUERIES.items()}
 _INSERT = pg(INSERT_JOB)
 _PURGE = pg(PURGE)
 
@@ -104,6 +103,13 @@ _AHEAD = f"{_CANDIDATE.format(g='$1', t='$2')} AND (priority_class, round, id) <
 _STARVED = f"SELECT 1 FROM jobs WHERE {_AHEAD} AND passed_over >= $6 LIMIT 1"
 _PASS_OVER = f"UPDATE jobs SET passed_over = passed_over + 1 WHERE {_AHEAD}"
 _RELEASE_NOTICE = f"SELECT pg_notify('{CHANNEL}', $1)"
+# The hot statements as PostgreSQL runs them: SQLite's (`pg()`), but the heartbeat's ids come as
+# an array rather than SQLite's JSON text.
+PG_HOT_QUERIES = {name: pg(sql) for name, sql in HOT_QUERIES.items()}
+PG_HOT_QUERIES["renew"] = pg(HOT_QUERIES["renew"].replace("SELECT value FROM json_each(?3)",
+                                                          "SELECT unnest(?3::BIGINT[])"))
+_SQL = PG_HOT_QUERIES
+_RENEW = PG_HOT_QUERIES["renew"]
 
 
 class PgJobStore:
@@ -210,8 +216,10 @@ class PgJobStore:
             # A plain claim (which takes no affinity lock) took that row meanwhile: look again.
         return None
 
-    async def renew(self, lease: Lease) -> list[int]:
-        rows = await self._db.fetch(_SQL["renew"], (lease.until, lease.owner))
+    async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
+        if not job_ids:
+            return []
+        rows = await self._db.fetch(_RENEW, (lease.until, lease.owner, sorted(job_ids)))
         return sorted(int(row[0]) for row in rows)
 
     async def adopt(self, lease: Lease, now: float) -> list[JobRecord]:

@@ -96,7 +96,7 @@ async def test_the_heartbeat_renews_every_job_of_its_owner_and_names_them(db: St
     assert None not in mine and theirs is not None
     assert await db.jobs.transition(mine[2], JobState.SUBMITTED, JobState.FAILED, T0, owner="a",
                                     error_code="x", error_text="y")
-    assert await db.jobs.renew(Lease("a", T0 + 100)) == sorted(mine[:2])  # type: ignore[type-var]
+    assert await db.jobs.renew(Lease("a", T0 + 100), [*mine, theirs]) == sorted(mine[:2])  # type: ignore[type-var]
     assert [(await db.jobs.get(j)).lease_until for j in mine[:2]] == [T0 + 100] * 2  # type: ignore[union-attr]
     assert (await db.jobs.get(theirs)).lease_until == T0 + LEASE  # type: ignore[union-attr]
 
@@ -118,11 +118,11 @@ async def test_a_job_is_adopted_only_once_its_lease_has_run_out(db: Store) -> No
         (running, JobState.RUNNING, "me", "dead"), (fetched, JobState.FETCHED, "me", "dead")]
     assert adopted[1].output_path == "/elsewhere/job.mp4" and adopted[0].prompt_id == "dead-1"
     # The dead owner, back from a pause, has nothing left to renew or to move.
-    assert await db.jobs.renew(Lease("dead", T0 + 100)) == []
+    assert await db.jobs.renew(Lease("dead", T0 + 100), [running, fetched]) == []
     assert not await db.jobs.transition(running, JobState.RUNNING, JobState.FETCHED, T0, owner="dead")
-    # A process never adopts its own jobs (it renews them), however late.
-    assert await db.jobs.adopt(lease("me", T0 + 3600), T0 + 3600) == [
-        await db.jobs.get(alive)]
+    # The ones it follows it renews; one whose lease it let run out it adopts like anyone's.
+    assert await db.jobs.renew(lease("me", T0 + 3600), [running]) == [running]
+    assert [job.id for job in await db.jobs.adopt(lease("me", T0 + 3600), T0 + 3600)] == [fetched, alive]
 
 
 async def test_of_processes_adopting_at_once_each_job_goes_to_exactly_one(open_db: OpenDb) -> None:

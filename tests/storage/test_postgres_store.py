@@ -20,9 +20,8 @@ from storage import (
 )
 from storage.changes import Change
 from storage.errors import StoreError
-from storage.jobs import HOT_QUERIES
 from storage.postgres import PostgresStore
-from storage.postgres.pool import pg
+from storage.postgres.jobs import PG_HOT_QUERIES
 from storage.postgres.schema import LATEST_VERSION, MIGRATIONS, migrate
 from tests.storage.conftest import T0, OpenDb, new_job, queue
 from tests.ops._process import free_port
@@ -128,12 +127,12 @@ async def test_a_missing_database_is_a_store_error_naming_it(postgres_server: Po
     assert not isinstance(caught.value, StoreUnavailable) and "no_such_db" in str(caught.value)
 
 
-@pytest.mark.parametrize("name", sorted(set(HOT_QUERIES) - {"count_queued"}))
+@pytest.mark.parametrize("name", sorted(set(PG_HOT_QUERIES) - {"count_queued"}))
 async def test_hot_queries_use_an_index(open_db: OpenDb, name: str) -> None:
     store = await open_db()
     assert isinstance(store, PostgresStore)
-    sql = pg(HOT_QUERIES[name])
-    dummies = {"text": "x", "float8": 0.0}
+    sql = PG_HOT_QUERIES[name]
+    dummies = {"text": "x", "float8": 0.0, "int8[]": [1]}
     async with store.pool.connection() as conn:
         await conn.execute("SET enable_seqscan = off")  # an empty table: make the planner show its hand
         params = [dummies.get(t.name, 0) for t in (await conn.prepare(sql)).get_parameters()]
