@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,28 +29,9 @@ from bot.startup import check_outputs, open_database
 from bot.workflows import Template, load_templates, pick_template
 from storage import JobRecord, JobState, Store
 
-__all__ = ["Services", "stable_client_id"]
+__all__ = ["Services"]
 
 log = logging.getLogger(__name__)
-
-
-def stable_client_id(settings: Settings, url: str) -> str:
-    """The same websocket clientId across restarts: ComfyUI sends a prompt's events to the
-    clientId that submitted it, so a restarted bot re-attaching to its prompts must reconnect
-    under the old id to keep receiving their progress (else it could only poll, and a long
-    re-attached job could be mistaken for a stalled one).
-
-    Processes that split the shards share the database but must not share the id (ComfyUI
-    keeps one socket per clientId: the last to connect would hear every prompt, the others
-    none), so a process's shards, its stable identity in the cluster, are part of it; one
-    process with every shard keeps the id it always had."""
-    if settings.db_path is not None:  # the id SQLite deployments have always had
-        name = f"wanbot|{settings.db_path.resolve()}|{url}"
-    else:
-        name = f"wanbot|{settings.database.display}|{settings.local_dir.resolve()}|{url}"
-    if settings.shard_ids is not None:
-        name += "|shards=" + ",".join(map(str, settings.shard_ids))
-    return uuid.uuid5(uuid.NAMESPACE_URL, name).hex
 
 
 @dataclass
@@ -98,19 +78,21 @@ class Services:
         db = await open_database(settings.database)
         rate = RateLimiter(db.quotas, clock)
         eta = EtaModel(db.runs, clock)
+        config = dispatch or DispatchConfig(
+            output_dir=settings.output_dir, max_attempts=settings.max_attempts,
+            max_download_bytes=settings.max_download_mb << 20, affinity_window=settings.affinity_window,
+            watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now, lease=settings.lease_seconds)
         session = aiohttp.ClientSession()
         token = settings.comfyui_token.get_secret_value() if settings.comfyui_token else None
+        # The process's identity is its ComfyUI clientId: its prompts' progress comes back to it,
+        # and a process that adopts its jobs after it died knows which clientId to listen as.
         backends = [Backend.create(url, session, token=token, token_in_query=settings.comfyui_token_in_query,
-                                   client_id=stable_client_id(settings, url))
+                                   client_id=config.identity.id)
                     for url in settings.comfyui_urls]
         scheduler = Scheduler(db, clock, rate, eta=eta, backends=[b.name for b in backends])
         limits = Limits(videos_per_hour=settings.videos_per_hour, burst=settings.burst,
                         max_active=settings.max_active)
         admission = Admission(db, scheduler, rate, clock, defaults=limits, max_queued=settings.max_queued)
-        config = dispatch or DispatchConfig(
-            output_dir=settings.output_dir, max_attempts=settings.max_attempts,
-            max_download_bytes=settings.max_download_mb << 20, affinity_window=settings.affinity_window,
-            watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now)
 
         def template_for(job: JobRecord) -> Template:
             # The job's own template while it is configured; else one of the same kind.

@@ -60,6 +60,7 @@ EXAMPLES: dict[str, str] = {
     # Several processes (a cluster).
     "WANBOT_SHARD_COUNT": "2 (the same number on every process of the bot)",
     "WANBOT_SHARD_IDS": "0,1 (with WANBOT_SHARD_COUNT=4: this process connects shards 0 and 1 of 0-3)",
+    "WANBOT_LEASE_SECONDS": "15 (a process that dies leaves its videos this long before another one adopts them)",
 }
 
 
@@ -165,6 +166,10 @@ class Settings(BaseSettings):
     # through the REST API, so only interactions care which process holds which guild's shard.
     shard_count: int | None = Field(default=None, ge=1, alias="WANBOT_SHARD_COUNT")
     shard_ids: Annotated[list[int] | None, NoDecode] = Field(default=None, alias="WANBOT_SHARD_IDS")
+    # A process holds the videos it renders or posts under a lease it renews every third of this;
+    # when it dies, another process (or its own next start) adopts them once the lease runs out.
+    # Shorter: faster adoption; longer: a process may stall (GC, a slow disk) that long unharmed.
+    lease_seconds: float = Field(default=15.0, ge=1, le=600, alias="WANBOT_LEASE_SECONDS")
 
     @property
     def workflows(self) -> list[str]:

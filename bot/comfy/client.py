@@ -11,6 +11,7 @@ lives in `bot.comfy.events`.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import os
 import socket
@@ -111,6 +112,13 @@ class ComfyClient:
         self._token = token or None
         self._token_in_query = token_in_query
         self._sleep = sleep
+
+    def as_client(self, client_id: str) -> ComfyClient:
+        """The same server, session and token, speaking as another clientId: to hear the
+        events of a prompt another process queued under its own id."""
+        clone = copy.copy(self)
+        clone.client_id = client_id
+        return clone
 
     # ----------------------------------------------------------------- transport
 

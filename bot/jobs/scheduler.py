@@ -32,7 +32,7 @@ from bot.jobs.clock import Clock
 from bot.jobs.eta import Eta, EtaModel
 from bot.jobs.model import JobRequest, Requester
 from bot.jobs.ratelimit import RateLimiter
-from storage import TRANSITIONS, AuditEntry, JobRecord, JobState, NewJob, QueueSummary
+from storage import TRANSITIONS, AuditEntry, JobRecord, JobState, Lease, NewJob, QueueSummary
 from storage.interface import Store
 
 __all__ = ["Scheduler", "Fault", "CancelOutcome", "CancelResult", "JobPlace"]
@@ -160,42 +160,48 @@ class Scheduler:
         templates: Collection[str] | None = None,
         prefer: str | None = None,
         window: int = 0,
+        lease: Lease | None = None,
+        capacity: int | None = None,
     ) -> JobRecord | None:
         """Take the next job for `backend` (queued -> submitted, prompt_id persisted before
         anything is posted): one of `templates` (None: any), the first of template `prefer`
-        when affinity may move the jobs ahead of it back (`window`, see
+        when affinity may move the jobs ahead of it back (`window`), held under `lease`, only
+        while the backend holds fewer than `capacity` jobs (see
         `storage.interface.JobStore.claim_next`). None when the queue is empty, draining, or
-        holds only jobs of paused guilds or of other templates."""
+        holds only jobs of paused guilds or of other templates, or the backend is full."""
         if (await self._store.control.get()).draining:
             return None
         paused = await self._store.guilds.paused_guilds()
         return await self._store.jobs.claim_next(
             backend, prompt_id or self._new_prompt_id(), self._clock.now(), paused,
-            templates=templates, prefer=prefer, window=window,
+            templates=templates, prefer=prefer, window=window, lease=lease, capacity=capacity,
         )
 
-    async def requeue(self, job: JobRecord) -> bool:
-        """Put a lost prompt back in the queue, ahead of later rounds (it keeps its round).
-        Bounding the attempts is the dispatcher's call: `job.attempts` counts submissions."""
+    async def requeue(self, job: JobRecord, *, owner: str | None = None) -> bool:
+        """Put a lost prompt back in the queue, ahead of later rounds (it keeps its round), if
+        `owner` (when given) still holds it. Bounding the attempts is the dispatcher's call:
+        `job.attempts` counts submissions."""
         now = self._clock.now()
-        return await self._store.jobs.transition(job.id, job.state, JobState.QUEUED, now)
+        return await self._store.jobs.transition(job.id, job.state, JobState.QUEUED, now, owner=owner)
 
-    async def mark_fetched(self, job: JobRecord, output_path: str) -> bool:
-        """The output is on disk: record it and feed the run time to the ETA model."""
+    async def mark_fetched(self, job: JobRecord, output_path: str, *, owner: str | None = None) -> bool:
+        """The output is on disk: record it (if `owner`, when given, still holds the job) and
+        feed the run time to the ETA model."""
         now = self._clock.now()
         moved = await self._store.jobs.transition(
-            job.id, job.state, JobState.FETCHED, now, output_path=output_path
+            job.id, job.state, JobState.FETCHED, now, owner=owner, output_path=output_path
         )
         started = job.running_at or job.submitted_at
         if moved and self._eta is not None and job.backend and started is not None:
             await self._eta.observe(job.backend, job.cost, now - started, job.id)
         return moved
 
-    async def fail(self, job: JobRecord, code: str, text: str, fault: Fault) -> bool:
-        """Mark a job failed; a system fault gives the member's token back."""
+    async def fail(self, job: JobRecord, code: str, text: str, fault: Fault, *, owner: str | None = None) -> bool:
+        """Mark a job failed (if `owner`, when given, still holds it); a system fault gives the
+        member's token back."""
         now = self._clock.now()
         moved = await self._store.jobs.transition(
-            job.id, job.state, JobState.FAILED, now, error_code=code, error_text=text
+            job.id, job.state, JobState.FAILED, now, owner=owner, error_code=code, error_text=text
         )
         if moved and fault is Fault.SYSTEM:
             await self._rate.give_back(job.guild_id, job.user_id)

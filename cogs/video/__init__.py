@@ -33,7 +33,7 @@ async def setup(bot: WanBot) -> None:
     from cogs.video.cog import VideoCog
 
     cards = StatusCards(bot)
-    delivery = VideoDelivery(bot, cards, started_at=bot.services.clock.now())
+    delivery = VideoDelivery(bot, cards)
     bot.add_dynamic_items(JobButton)
     await bot.add_cog(VideoCog(bot, cards))
     await bot.services.start(delivery, cards)

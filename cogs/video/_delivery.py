@@ -1,9 +1,10 @@
 """Posting a finished video: the `Deliver` callback the dispatcher calls, idempotent per job.
 
 Order of work for one job:
-1. Was it perhaps posted already? A job this process fetched and has not tried to post yet
-   (`bot.delivery.attempts` remembers recent tries, boundedly) cannot have been; otherwise
-   (a retry, or a job fetched before a restart) the channel's messages since the card are
+1. Was it perhaps posted already? A job the dispatcher's current attempt fetched itself and
+   that has not been tried here yet (`bot.delivery.attempts` remembers recent tries, boundedly)
+   cannot have been; otherwise (a retry, a job fetched before a restart or adopted from a
+   process that died) the channel's messages since the card are
    searched, newest first and over as many pages as that takes (up to `_SEARCHED`
    messages), for the job marker (the Delete button's custom_id), and the earlier post is
    returned instead of posting twice.
@@ -132,11 +133,10 @@ def _custom_ids(components: list[Any]) -> Iterator[str]:
 class VideoDelivery:
     """The dispatcher's `Deliver`: posts a job's video once and returns the message id."""
 
-    def __init__(self, bot: WanBot, cards: StatusCards, *, started_at: float) -> None:
+    def __init__(self, bot: WanBot, cards: StatusCards) -> None:
         self.bot = bot
         self.services = bot.services
         self.cards = cards
-        self.started_at = started_at  # epoch, on the services' clock
         self.attempts = PostAttempts(self.services.clock.now)
         self.encoder = Encoder(self.services.settings.encode_concurrency)
 
@@ -165,10 +165,9 @@ class VideoDelivery:
     # -- exactly once -----------------------------------------------------------------------
 
     def _may_have_posted(self, job: JobRecord) -> bool:
-        """False only for a job fetched by this process and never tried here: nobody else
-        can have posted it."""
-        fetched_here = job.fetched_at is not None and job.fetched_at >= self.started_at
-        return job.id in self.attempts or not fetched_here
+        """False only for a job the dispatcher's attempt fetched itself and never tried here:
+        nobody else can have posted it."""
+        return job.id in self.attempts or not self.services.dispatcher.fetched_here(job.id)
 
     async def _earlier_post(self, job: JobRecord) -> int | None:
         marker = custom_id(Action.DELETE, job.id)

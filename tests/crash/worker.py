@@ -48,9 +48,12 @@ CRASH_ENV = "WANBOT_CRASH_AT"
 # Emulator restarts requeue jobs on purpose; the bound must not turn that into failures.
 MAX_ATTEMPTS = 6
 KICK_SECONDS = 0.2
+# A killed worker's jobs wait this long before its successor adopts them: short, so that the
+# test's many kills stay quick.
+LEASE_SECONDS = 1.0
 UPLOAD_SECONDS = 0.02  # the "upload": other jobs move meanwhile, as with a real post
-# A re-attached prompt was submitted under the dead process's websocket client id, so its
-# events go nowhere: only polling sees it finish. Poll fast so the test stays short.
+# The successor hears a re-attached prompt's events on the dead worker's client id; polling
+# fast is the backup for the moments in between (a kill mid-event), so the test stays short.
 FAST_WATCH = Watch(stall_seconds=60.0, poll_connected=0.25, poll_disconnected=0.1, history_grace=0.5)
 
 
@@ -197,7 +200,7 @@ async def serve(args: argparse.Namespace) -> None:
     settings = load_settings(db_path=args.db, comfyui_urls=args.comfyui, workflow="wan-native",
                              max_attempts=MAX_ATTEMPTS, http_port=0)
     config = DispatchConfig(output_dir=settings.output_dir, max_attempts=settings.max_attempts,
-                            health_interval=0.2, delivery_backoff=0.05, watch=FAST_WATCH)
+                            health_interval=0.2, delivery_backoff=0.05, watch=FAST_WATCH, lease=LEASE_SECONDS)
     services = await Services.open(settings, dispatch=config)
     point = CrashPoint.parse(os.environ.get(CRASH_ENV))
     install_hooks(services.db, point)  # before start(): recovery's transitions count too

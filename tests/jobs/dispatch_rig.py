@@ -16,12 +16,13 @@ from bot.comfy.backend import Backend
 from bot.comfy.client import ComfyClient
 from bot.comfy.events import EventStream
 from bot.comfy.watch import Watch
+from bot.identity import ProcessIdentity
 from bot.jobs import JobRequest, JobState, Requester, Scheduler
 from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
 from bot.jobs.start_images import START_IMAGE_PARAM, StartImages
 from bot.ops.metrics import Metrics
 from bot.workflows import load_template
-from storage import JobRecord
+from storage import JobRecord, Store
 from tests.comfy.conftest import FAST_RETRY
 from tests.fakes.comfyui import FakeComfyUI
 from tests.jobs.conftest import Jobs, member, video
@@ -103,17 +104,20 @@ class Rig:
         self.scheduler = Scheduler(jobs.db, jobs.clock, jobs.rate, eta=jobs.eta)
         self.deliveries = Deliveries()
         self.dispatchers: list[Dispatcher] = []
+        # The process the backends and the dispatcher belong to (another one: pass `identity`).
+        self.identity = ProcessIdentity.new()
 
     @property
     def outputs(self) -> Path:
         return self.tmp / "outputs"
 
-    def backend(self, fake: FakeComfyUI) -> Backend:
-        return Backend.create(fake.url, self.session, retry=FAST_RETRY, heartbeat=5)
+    def backend(self, fake: FakeComfyUI, identity: ProcessIdentity | None = None) -> Backend:
+        client_id = (identity or self.identity).id
+        return Backend.create(fake.url, self.session, retry=FAST_RETRY, heartbeat=5, client_id=client_id)
 
-    def scripted(self, fake: FakeComfyUI) -> Backend:
+    def scripted(self, fake: FakeComfyUI, identity: ProcessIdentity | None = None) -> Backend:
         """A backend whose client fails on cue (see ScriptedClient)."""
-        client = ScriptedClient(fake.url, self.session, retry=FAST_RETRY)
+        client = ScriptedClient(fake.url, self.session, retry=FAST_RETRY, client_id=(identity or self.identity).id)
         return Backend(client, EventStream(client, heartbeat=5))
 
     def images(self, keep_for: float = 3600.0) -> StartImages:
@@ -124,15 +128,21 @@ class Rig:
     def dispatcher(self, *fakes: FakeComfyUI | Backend, prefetch: int = 1, max_attempts: int = 3,
                    metrics: Metrics | None = None, images: StartImages | None = None,
                    templates: Sequence[str] = ("wan-native", "wan-native-i2v", "wan-wrapper-i2v"),
-                   **config: Any) -> Dispatcher:
-        backends = [f if isinstance(f, Backend) else self.backend(f) for f in fakes]
+                   identity: ProcessIdentity | None = None, store: Store | None = None,
+                   outputs: Path | None = None, **config: Any) -> Dispatcher:
+        """A dispatcher of this rig's process, or (`identity`, `store`, `outputs`) of another
+        process on the same database, with its own disk."""
+        identity = identity or self.identity
+        backends = [f if isinstance(f, Backend) else self.backend(f, identity) for f in fakes]
         settings = DispatchConfig(
-            output_dir=self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
+            output_dir=outputs or self.outputs, prefetch=prefetch, max_attempts=max_attempts, health_interval=0.1,
             delivery_backoff=0.01, watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
-            clock=self.jobs.clock.now)
+            clock=self.jobs.clock.now, identity=identity)
         for name, value in config.items():
             setattr(settings, name, value)
-        dispatcher = Dispatcher(self.jobs.db, self.scheduler, backends, _graph, config=settings,
+        scheduler = self.scheduler if store is None else Scheduler(store, self.jobs.clock, self.jobs.rate,
+                                                                   eta=self.jobs.eta)
+        dispatcher = Dispatcher(store or self.jobs.db, scheduler, backends, _graph, config=settings,
                                 templates={name: load_template(name) for name in templates}, metrics=metrics,
                                 images=images)
         self.dispatchers.append(dispatcher)

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from bot.identity import ProcessIdentity
 from bot.jobs import CancelOutcome, JobState
 from bot.jobs.dispatcher import DeliveryFailed
 from tests.fakes.comfyui import FakeComfyUI
@@ -194,15 +197,30 @@ async def test_restart_sweeps_videos_left_behind_by_a_crash(rig: Rig) -> None:
     assert not list(outputs.iterdir())
 
 
-def test_websocket_client_id_is_stable_across_restarts(tmp_path: Path) -> None:
-    from bot.services import stable_client_id
+async def test_each_start_is_a_new_process_whose_backends_speak_as_it(tmp_path: Path) -> None:
+    """The ComfyUI clientId is the process's identity, new at each start: a restarted process
+    never takes over the socket of a process that adopted its old prompts (it borrows its old
+    identity's socket like anyone would)."""
+    from bot.services import Services
     from bot.settings import load_settings
 
-    settings = load_settings(db_path=tmp_path / "a.db")
-    first = stable_client_id(settings, "http://gpu1:8188")
-    assert first == stable_client_id(load_settings(db_path=tmp_path / "a.db"), "http://gpu1:8188")
-    assert first != stable_client_id(settings, "http://gpu2:8188")
-    assert first != stable_client_id(load_settings(db_path=tmp_path / "b.db"), "http://gpu1:8188")
+    settings = load_settings(db_path=tmp_path / "a.db", comfyui_urls=["http://gpu1:8188", "http://gpu2:8188"])
+    identities = []
+    for _ in range(2):
+        services = await Services.open(settings)
+        try:
+            identity = services.dispatcher.identity
+            assert {b.client.client_id for b in services.backends} == {identity.id}
+            identities.append(identity)
+        finally:
+            await services.close()
+    assert identities[0].id != identities[1].id
+
+
+def test_a_backend_speaking_as_another_process_is_refused(rig: Rig) -> None:
+    other = rig.backend(FakeComfyUI(), ProcessIdentity.new())  # not started: never contacted
+    with pytest.raises(ValueError, match="not as this process"):
+        rig.dispatcher(other)
 
 
 async def test_with_two_workflows_a_backend_runs_those_it_can(tmp_path: Path) -> None:

@@ -48,14 +48,15 @@ class Wired:
 
 
 def _wire(jobs: Jobs, session: aiohttp.ClientSession, tmp: Path, *fakes: FakeComfyUI) -> Wired:
-    backends = [Backend.create(fake.url, session, retry=FAST_RETRY, heartbeat=5) for fake in fakes]
     # The wall clock: runs on the emulator take real time, which the ETA model learns from.
     clock = SystemClock()
-    scheduler = Scheduler(jobs.db, clock, jobs.rate, eta=EtaModel(jobs.db.runs, clock),
-                          backends=[b.name for b in backends])
     config = DispatchConfig(output_dir=tmp / "outputs", prefetch=1, health_interval=0.1, delivery_backoff=0.01,
                             watch=Watch(stall_seconds=5, poll_connected=0.3, poll_disconnected=0.1),
                             clock=clock.now)
+    backends = [Backend.create(fake.url, session, retry=FAST_RETRY, heartbeat=5, client_id=config.identity.id)
+                for fake in fakes]
+    scheduler = Scheduler(jobs.db, clock, jobs.rate, eta=EtaModel(jobs.db.runs, clock),
+                          backends=[b.name for b in backends])
     dispatcher = Dispatcher(jobs.db, scheduler, backends, _graph, config=config,
                             templates={"wan-native": load_template("wan-native")})
     return Wired(JobReads(jobs.db, scheduler, dispatcher, backends, clock), dispatcher, scheduler)

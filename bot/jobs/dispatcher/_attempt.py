@@ -25,11 +25,13 @@ __all__ = ["Attempt"]
 class Attempt:
     job: JobRecord  # the newest record this attempt read or wrote
     slot: Slot | None  # None: a fetched job whose backend is no longer configured (posting only)
-    fresh: bool  # submit the prompt (a claim) rather than re-attach to it (a restart)
+    fresh: bool  # submit the prompt (a claim) rather than re-attach to it (a restart, an adoption)
     progress: Progress | None = None
     # Downloading or posting: worth finishing at shutdown (following a prompt is not:
     # ComfyUI keeps rendering and the next start re-attaches).
     finishing: bool = False
+    # This attempt moved the job to fetched itself: nobody can have posted it yet.
+    fetched_here: bool = False
     task: asyncio.Task[None] | None = None
 
     @property

@@ -7,6 +7,11 @@ file) makes a backend unable to run one template, not all of them, so a 12 GB ca
 run the 14B workflow still gets the 1.3B jobs. Without templates (tests), every backend may
 take every job, and a rejection closes the backend.
 
+Listening: ComfyUI sends a prompt's events only to the clientId that queued it. A process's own
+prompts go to its own socket (the backend's client uses the process's identity); to follow a
+prompt another process queued (adopted after that process died), the pool opens a second socket
+under that process's clientId for as long as some attempt follows such a prompt (`listening`).
+
 Health: a probe of every backend each `health_interval`. A backend that does not answer is
 marked down (no new work; its attempts fail over as their own calls fail); one that answers
 again is marked up, checked if it never was, and relieved of the prompts we gave up on while
@@ -17,13 +22,16 @@ must never stay down because one probe hit a bug.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.comfy.backend import Backend, check_line
 from bot.comfy.capabilities import TemplateNeeds
+from bot.comfy.client import ComfyClient
 from bot.comfy.errors import ComfyError
+from bot.comfy.events import EventStream
 from bot.jobs.dispatcher._attempt import Attempt
 
 __all__ = ["BackendView", "Slot", "BackendPool"]
@@ -94,6 +102,20 @@ class Slot:
         return BackendView(self.name, self.up, self.usable, job_ids, able, dict(self.unable), self.warm)
 
 
+# How long an attempt waits for a borrowed socket before following by polling alone (it catches
+# up on events it missed from /queue and /history either way).
+_BORROW_CONNECT = 2.0
+
+
+@dataclass(eq=False)
+class _Borrowed:
+    """A socket under another process's clientId, and how many attempts listen on it."""
+
+    client: ComfyClient
+    events: EventStream
+    users: int = 0
+
+
 class BackendPool:
     def __init__(self, backends: Sequence[Backend], *, templates: Mapping[str, TemplateNeeds] | None,
                  interval: float, on_up: Callable[[], None]) -> None:
@@ -103,6 +125,7 @@ class BackendPool:
         self.slots = [Slot(b, able=initially) for b in backends]
         self.interval = interval
         self.on_up = on_up  # a backend came back: there may be work for it
+        self._borrowed: dict[tuple[str, str], _Borrowed] = {}
 
     def slot_of(self, name: str | None) -> Slot | None:
         return next((s for s in self.slots if s.name == name), None)
@@ -119,6 +142,33 @@ class BackendPool:
     async def close(self) -> None:
         for slot in self.slots:
             await slot.backend.close()
+        for borrowed in self._borrowed.values():
+            await borrowed.events.close()
+        self._borrowed.clear()
+
+    @contextlib.asynccontextmanager
+    async def listening(self, slot: Slot, client_id: str | None) -> AsyncIterator[tuple[ComfyClient, EventStream]]:
+        """The client and event stream that hear the prompts queued as `client_id` (None or
+        this process's own: the backend's own pair) on `slot`'s server."""
+        own = slot.backend
+        if client_id is None or client_id == own.client.client_id:
+            yield own.client, own.events
+            return
+        key = (slot.name, client_id)
+        borrowed = self._borrowed.get(key)
+        if borrowed is None:
+            client = own.client.as_client(client_id)
+            borrowed = self._borrowed[key] = _Borrowed(client, EventStream(client, heartbeat=own.events.heartbeat))
+            borrowed.events.start()
+        borrowed.users += 1
+        try:
+            await borrowed.events.wait_connected(_BORROW_CONNECT)
+            yield borrowed.client, borrowed.events
+        finally:
+            borrowed.users -= 1
+            if borrowed.users == 0 and self._borrowed.get(key) is borrowed:
+                del self._borrowed[key]
+                await borrowed.events.close()
 
     def mark_down(self, slot: Slot) -> None:
         if slot.up:

@@ -1,4 +1,5 @@
-"""What the dispatcher is told when it is built: depths, bounds, intervals and the clock."""
+"""What the dispatcher is told when it is built: who it is, depths, bounds, intervals, the
+lease and the clock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.comfy.watch import Watch
+from bot.identity import ProcessIdentity
 
 __all__ = ["DispatchConfig"]
 
@@ -30,3 +32,13 @@ class DispatchConfig:
     delivery_backoff: float = 1.0
     watch: Watch = field(default_factory=Watch)
     clock: Callable[[], float] = time.time
+    # This process among several on one queue: the owner of the jobs it holds, and the ComfyUI
+    # clientId its backends' clients must use (its prompts' events go there).
+    identity: ProcessIdentity = field(default_factory=ProcessIdentity.new)
+    # Seconds a claim or an adoption holds a job without being renewed (the heartbeat renews
+    # every third of it): how long a dead process's jobs wait before another one adopts them.
+    lease: float = 15.0
+
+    @property
+    def heartbeat(self) -> float:
+        return self.lease / 3

@@ -1,31 +1,41 @@
-"""The dispatcher's life and its one claim loop: start (check the backends, recover, claim),
-stop, claiming onto backends (spread first, then deepen to `prefetch`; each backend takes only
-templates it can run, preferring the one it has loaded), cancel wherever a job is, and what
-others may read about the backends and the jobs on them. The loop is woken by the store's
-change notices (this process's or, on PostgreSQL, any process's) and by a slow poll, the
-safety net for notices lost while a listener reconnects.
+"""The dispatcher's life and its loops: start (check the backends, adopt what a gone process
+left, claim), stop (let go of this process's jobs), claiming onto backends (spread first, then
+deepen to `prefetch`; each backend takes only templates it can run, preferring the one it has
+loaded, and only while the backend's jobs of every process leave it room), the heartbeat and
+adoption, cancel wherever a job is, and what others may read about the backends and the jobs.
+
+Woken by the store's change notices (this process's or, on PostgreSQL, any process's): a job
+queued, released or cancelled, settings and switches saved, jobs let go. A cancel of a job this
+process follows, made by any process, stops it following at once (the prompt is taken off its
+backend by whoever can). A slow poll is the safety net for notices lost while a listener
+reconnects. The module is this long because the loops share the attempts they act on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import TemplateNeeds
 from bot.comfy.watch import Progress
+from bot.identity import ProcessIdentity
 from bot.jobs.admin import QueueAdmin
 from bot.jobs.dispatcher._attempt import Attempt
 from bot.jobs.dispatcher._backends import BackendPool, BackendView, Slot
 from bot.jobs.dispatcher._callbacks import Deliver, GraphBuilder, JobObserver
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._execution import Execution
+from bot.jobs.dispatcher._leases import Leases
 from bot.jobs.dispatcher._outcomes import Outcomes
-from bot.jobs.dispatcher._recovery import sweep_images, unfinished_attempts
+from bot.jobs.dispatcher._recovery import adopted_attempts, sweep_images, sweep_outputs
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Scheduler
 from bot.jobs.start_images import StartImages
 from bot.ops.metrics import Metrics
+from storage.changes import Change, ChangeKind
+from storage.errors import StoreUnavailable
 from storage.interface import Store
 from storage.records import JobRecord, JobState
 
@@ -52,49 +62,68 @@ class Dispatcher:
         self.store = store
         self.scheduler = scheduler
         self.config = config or DispatchConfig()
+        for backend in backends:
+            if backend.client.client_id != self.identity.id:
+                # Else the prompts it queues send their events where an adopter cannot guess.
+                raise ValueError(f"backend {backend.name} speaks as ComfyUI client {backend.client.client_id}, "
+                                 f"not as this process ({self.identity.id})")
         self.graph_for = graph_for
         self.metrics = metrics
         self.images = images  # jobs' start pictures: uploaded with each submission, swept hourly
         self._pool = BackendPool(backends, templates=templates, interval=self.config.health_interval,
                                  on_up=self.kick)
+        self._leases = Leases(store, self.config)
         # Until start() there is nobody to show jobs to; cancels before it are only persisted.
         self._outcomes = Outcomes(store, scheduler, self._pool, self.config, JobObserver(), metrics)
         self._execution: Execution | None = None
         self._attempts: list[Attempt] = []  # every attempt with a task that has not ended, oldest first
         self._kick = asyncio.Event()
+        self._adopt_now = asyncio.Event()
+        self._cancelled: asyncio.Queue[int] = asyncio.Queue()  # cancels heard of jobs followed here
         self._loops: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._accepting = True
 
+    @property
+    def identity(self) -> ProcessIdentity:
+        return self.config.identity
+
     # ----------------------------------------------------------------- lifecycle
 
     async def start(self, deliver: Deliver, observer: JobObserver | None = None) -> None:
-        """Check the backends, re-attach every unfinished job, then start claiming. Videos are
-        posted through `deliver` (idempotent per job) and jobs shown through `observer`."""
+        """Check the backends, adopt the jobs whose lease has run out (a previous life of this
+        process, another process that died), then start claiming. Videos are posted through
+        `deliver` (idempotent per job) and jobs shown through `observer`."""
         if self._execution is not None:
             raise RuntimeError("the dispatcher is already started")
         self._outcomes = Outcomes(self.store, self.scheduler, self._pool, self.config, observer or JobObserver(),
                                   self.metrics)
         self._execution = Execution(self.store, self.scheduler, self._pool, self.config, self.graph_for, deliver,
-                                    self._outcomes, self.images)
+                                    self._outcomes, self._leases, self._off_backend, self.images)
         self.config.output_dir.mkdir(parents=True, exist_ok=True)
+        log.info("this process is %s (lease %g s)", self.identity, self.config.lease)
+        self._leases.begin()
         await self._pool.start()
-        for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir,
-                                                 self.images):
-            self._spawn(attempt)
-        # Jobs queued, released or cancelled and settings changed, by this process or another.
-        self._unsubscribe = self.store.subscribe(lambda _change: self.kick())
+        await sweep_outputs(self.store, self.config.output_dir)
+        if self.images is not None:
+            await sweep_images(self.store, self.images)
+        await self._adopt()
+        # Jobs queued, released or cancelled, settings changed, jobs let go: here or elsewhere.
+        self._unsubscribe = self.store.subscribe(self._heard)
         self._loops = [asyncio.create_task(self._claim_loop(), name="dispatch"),
                        asyncio.create_task(self._pool.health_loop(), name="health"),
-                       asyncio.create_task(self._poll_loop(), name="poll")]
+                       asyncio.create_task(self._poll_loop(), name="poll"),
+                       asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
+                       asyncio.create_task(self._adoption_loop(), name="adoption"),
+                       asyncio.create_task(self._cancel_loop(), name="cancels")]
         if self.images is not None:
             self._loops.append(asyncio.create_task(self._image_sweep_loop(self.images), name="image-sweep"))
         self.kick()
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop claiming; let downloads and posts under way finish for up to `grace` seconds;
-        stop following the rest. Jobs keep running on ComfyUI and are re-attached by the next
-        start (their state is already persisted)."""
+        stop following the rest, and let go of every job held here so that another process
+        (or the next start) adopts it at once. Jobs keep running on ComfyUI meanwhile."""
         self._accepting = False
         if self._unsubscribe is not None:
             self._unsubscribe()
@@ -105,6 +134,8 @@ class Dispatcher:
         if finishing and grace > 0:
             await asyncio.wait(finishing, timeout=grace)
         await _cancel_all(finishing)
+        if self._execution is not None:
+            await self._leases.release()
         await self._pool.close()
 
     async def _poll_loop(self) -> None:
@@ -115,6 +146,14 @@ class Dispatcher:
     def kick(self) -> None:
         """Something changed (a job was queued, a slot freed, a backend came back)."""
         self._kick.set()
+
+    def _heard(self, change: Change) -> None:
+        """A change notice (called on the event loop; only sets flags)."""
+        self.kick()
+        if change.kind in (ChangeKind.ADOPTABLE, ChangeKind.RESYNC):
+            self._adopt_now.set()
+        if change.kind is ChangeKind.CANCELLED and change.job_id is not None and self._attempt_of(change.job_id):
+            self._cancelled.put_nowait(change.job_id)
 
     async def wait_idle(self) -> None:
         """Until no job is being followed or delivered (tests and benchmarks)."""
@@ -132,9 +171,26 @@ class Dispatcher:
         return self._pool.can_run(template)
 
     def progress_of(self, job_id: int) -> Progress | None:
-        """The latest progress ComfyUI reported for the job, while it is being followed."""
+        """The latest progress ComfyUI reported for the job, while this process follows it
+        (None for a job another process holds: its progress is that process's)."""
         attempt = self._attempt_of(job_id)
         return attempt.progress if attempt is not None else None
+
+    def follows(self, job_id: int) -> bool:
+        """This process follows the job now (another process may, on a shared queue)."""
+        return self._attempt_of(job_id) is not None
+
+    def fetched_here(self, job_id: int) -> bool:
+        """The attempt delivering the job now is the one that fetched it: no post of it can
+        exist yet (the delivery may skip looking for one). False for a retry, a restart and a
+        job adopted from another process."""
+        attempt = self._attempt_of(job_id)
+        return attempt is not None and attempt.fetched_here
+
+    @property
+    def store_unavailable(self) -> str | None:
+        """Why the database did not answer the last heartbeat or adoption (None: it did)."""
+        return self._leases.unavailable
 
     # ----------------------------------------------------------------- claiming
 
@@ -144,6 +200,10 @@ class Dispatcher:
             self._kick.clear()
             try:
                 await self._fill_slots()
+            except StoreUnavailable as exc:
+                self._leases.failed(exc)
+                await asyncio.sleep(1.0)
+                self.kick()
             except Exception:  # noqa: BLE001 - the loop must survive a bad moment of the store
                 log.exception("dispatch loop error")
                 await asyncio.sleep(1.0)
@@ -164,17 +224,17 @@ class Dispatcher:
         if not self._accepting:
             return
         # Fill every backend's running slot before any prefetch slot: spread first, then deepen.
-        # A backend that found nothing it can run is not asked again this round; the others are.
-        dry: set[Slot] = set()
+        # The store counts each backend's jobs of every process: a backend that is full, or
+        # found nothing it can run, is not asked again at this depth.
         for depth in range(1, 2 + self.config.prefetch):
             for slot in self._pool.slots:
-                while slot not in dry and slot.open and len(slot.attempts) < depth:
-                    if not await self._claim_into(slot):
-                        dry.add(slot)
+                while slot.open and len(slot.attempts) < depth and await self._claim_into(slot, depth):
+                    pass
 
-    async def _claim_into(self, slot: Slot) -> bool:
+    async def _claim_into(self, slot: Slot, depth: int) -> bool:
         job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
-                                              window=self.config.affinity_window)
+                                              window=self.config.affinity_window, lease=self._leases.lease(),
+                                              capacity=depth)
         if job is None:
             return False
         attempt = Attempt(job, slot, fresh=True)
@@ -195,6 +255,12 @@ class Dispatcher:
             self._release(attempt)
             self.kick()
 
+    def _off_backend(self, attempt: Attempt) -> None:
+        """The job left its backend (fetched): its slot may take the next job while it posts."""
+        if attempt.slot is not None:
+            attempt.slot.release(attempt)
+            self.kick()
+
     def _release(self, attempt: Attempt) -> None:
         """Forget this attempt, and nothing of a newer attempt of the same job."""
         if attempt.slot is not None:
@@ -206,11 +272,87 @@ class Dispatcher:
         """The newest attempt of the job that is still under way."""
         return next((a for a in reversed(self._attempts) if a.job_id == job_id), None)
 
+    # ----------------------------------------------------------------- leases
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat)
+            held = {a.job_id for a in self._attempts}  # before the statement: claims after it are not missed
+            try:
+                kept = await self._leases.renew(held)
+            except StoreUnavailable:
+                if self._leases.lapsed():
+                    await self._let_go_of_everything()
+                continue
+            for job_id in sorted(held - kept):
+                with contextlib.suppress(StoreUnavailable):
+                    await self._lost(job_id)
+            self._adopt_now.set()
+
+    async def _adoption_loop(self) -> None:
+        wait = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._adopt_now.wait()
+            self._adopt_now.clear()
+            wait = self.config.heartbeat
+            if not self._accepting or not self._leases.may_adopt():
+                continue
+            try:
+                await self._adopt()
+                wait = await self._leases.next_adoption_in()
+            except StoreUnavailable:
+                continue
+            except Exception:  # noqa: BLE001 - the loop must survive a bad moment of the store
+                log.exception("adoption failed")
+
+    async def _adopt(self) -> None:
+        jobs = [job for job in await self._leases.adopt() if self._attempt_of(job.id) is None]
+        for job in jobs:
+            was = "an earlier life of this process" if job.owner is None else "a process that is gone"
+            log.info("adopted job %d (%s on %s), left by %s (claimed by %s)", job.id, job.state.value,
+                     job.backend or "-", was, (job.claimed_by or "-")[:8])
+        for attempt in await adopted_attempts(jobs, self._pool, self._outcomes):
+            self._spawn(attempt)
+
+    async def _lost(self, job_id: int) -> None:
+        """The heartbeat found the job no longer held here: stop following it."""
+        attempt = self._attempt_of(job_id)
+        job = await self.store.jobs.get(job_id)
+        if attempt is None or job is None:
+            return
+        if job.state is JobState.CANCELLED:
+            await self._stop_on_backend(job)
+        elif job.owner not in (None, self.identity.id):
+            log.warning("job %d is held by process %s now (this one lost its lease): no longer following it",
+                        job_id, job.owner[:8])
+            self._stop_following(attempt)
+        # Else this process moved it on itself (finished, requeued) and the attempt is ending.
+
+    async def _let_go_of_everything(self) -> None:
+        """No heartbeat for a whole lease: other processes may have adopted any of these jobs.
+        Stop following them all (ComfyUI keeps the prompts); whoever adopts them once the
+        database answers, this process included, re-attaches."""
+        if not self._attempts:
+            return
+        log.warning("no heartbeat reached the database for %.0f s: letting go of %d job(s) until it answers",
+                    self.config.lease, len(self._attempts))
+        for attempt in list(self._attempts):
+            self._stop_following(attempt)
+
+    def _stop_following(self, attempt: Attempt) -> None:
+        if attempt.task is not None:
+            attempt.task.cancel()
+        if attempt.slot is not None:
+            attempt.slot.release(attempt)
+
     # ----------------------------------------------------------------- cancel
 
     async def cancel(self, job_id: int, by: int, *, is_admin: bool = False) -> CancelResult:
         """Cancel for the owner or an admin, wherever the job is: queued jobs leave the queue,
-        prefetched ones leave ComfyUI's queue, a running one is interrupted (that prompt only)."""
+        prefetched ones leave ComfyUI's queue, a running one is interrupted (that prompt only).
+        The process that follows it (this one or another) stops at the cancel notice."""
         result = await self.scheduler.cancel(job_id, by, is_admin)
         if result.outcome is CancelOutcome.CANCELLED and result.job is not None:
             await self._outcomes.tell(result.job)
@@ -229,13 +371,21 @@ class Dispatcher:
                 await self._stop_on_backend(job)
         return jobs
 
+    async def _cancel_loop(self) -> None:
+        """Cancels made anywhere of jobs followed here (from the change notices)."""
+        while True:
+            job_id = await self._cancelled.get()
+            try:
+                job = await self.store.jobs.get(job_id)
+                if job is not None and job.state is JobState.CANCELLED:
+                    await self._stop_on_backend(job)
+            except Exception:  # noqa: BLE001 - the heartbeat finds the job gone anyway
+                log.exception("stopping a cancelled job failed")
+
     async def _stop_on_backend(self, job: JobRecord) -> None:
         attempt = self._attempt_of(job.id)
         if attempt is not None:
-            if attempt.task is not None:
-                attempt.task.cancel()
-            if attempt.slot is not None:
-                attempt.slot.release(attempt)  # the backend is free for the next job at once
+            self._stop_following(attempt)  # the backend is free for the next job at once
         slot = self._pool.slot_of(job.backend)
         if slot is not None and job.prompt_id is not None:
             await self._pool.take_off(slot, job.prompt_id)

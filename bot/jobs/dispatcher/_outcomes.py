@@ -2,6 +2,9 @@
 followed by the observer (status cards) and /metrics; failures say whose fault they are; a
 prompt lost to the backend is requeued until the attempt cap; each ComfyUI error is mapped to
 the outcome it stands for (`after_error`).
+
+Every move is conditional on this process still holding the job (`owner`): one that lost its
+lease and was adopted elsewhere moves nothing, and takes no prompt off a backend.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.scheduler import Fault, Scheduler
 from bot.ops.metrics import Metrics
 from storage.interface import Store
-from storage.records import JobRecord, JobState
+from storage.records import OWNED_STATES, JobRecord, JobState
 
 __all__ = ["Outcomes"]
 
@@ -42,11 +45,16 @@ class Outcomes:
         self.config = config
         self.observer = observer
         self.metrics = metrics
+        self.owner = config.identity.id
 
     # ----------------------------------------------------------------- moves
 
     async def current(self, job: JobRecord) -> JobRecord:
         return await self.store.jobs.get(job.id) or job
+
+    def mine(self, job: JobRecord) -> bool:
+        """This process holds the job (in the record as read)."""
+        return job.owner == self.owner and job.state in OWNED_STATES
 
     async def announce(self, job_id: int) -> JobRecord | None:
         """Read the job after a transition and tell the observer."""
@@ -63,7 +71,8 @@ class Outcomes:
 
     async def move(self, job: JobRecord, to: JobState, **fields: Any) -> JobRecord | None:
         """Persist a transition; the new record, or None when someone else moved it first."""
-        if not await self.store.jobs.transition(job.id, job.state, to, self.config.clock(), **fields):
+        if not await self.store.jobs.transition(job.id, job.state, to, self.config.clock(), owner=self.owner,
+                                                **fields):
             return None
         return await self.announce(job.id)
 
@@ -83,24 +92,24 @@ class Outcomes:
 
     async def fail(self, job: JobRecord, code: str, reason: str, *, fault: Fault = Fault.SYSTEM) -> None:
         current = await self.current(job)
-        if not current.is_active:
+        if not self.mine(current):
             return
         log.warning("job failed (%s): %s", code, reason)
-        if await self.scheduler.fail(current, code, reason[:1000], fault):
+        if await self.scheduler.fail(current, code, reason[:1000], fault, owner=self.owner):
             await self.announce(current.id)
 
     async def requeue(self, job: JobRecord, reason: str) -> None:
         current = await self.current(job)
-        if current.state in _IN_FLIGHT:
+        if current.state in _IN_FLIGHT and self.mine(current):
             log.info("requeued: %s", reason)
-            if await self.scheduler.requeue(current):
+            if await self.scheduler.requeue(current, owner=self.owner):
                 await self.announce(current.id)
 
     async def retry_or_fail(self, job: JobRecord, slot: Slot, reason: str) -> None:
         """The backend lost the prompt or could not run it: try again elsewhere, within the cap."""
         current = await self.current(job)
-        if current.state is JobState.CANCELLED:
-            return
+        if not self.mine(current):
+            return  # cancelled, or adopted by another process that follows the prompt now
         if current.prompt_id:
             await self.pool.take_off(slot, current.prompt_id)
         if current.attempts >= self.config.max_attempts:
