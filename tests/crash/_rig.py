@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,7 @@ from storage import Database, JobRecord, JobState
 from tests.crash.worker import CRASH_ENV
 from tests.fakes.comfyui import FakeComfyUI
 
-__all__ = ["HOOK_TIMEOUT", "USERS", "CrashRig", "Worker"]
+__all__ = ["HOOK_TIMEOUT", "USERS", "CrashRig", "Worker", "spawn_worker"]
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 4
@@ -48,6 +48,20 @@ class Worker:
     def claimed(self) -> set[int]:
         """Jobs this worker claimed itself (not re-attached from a predecessor)."""
         return {int(line.split()[2]) for line in self.lines() if line.startswith("edge queued->submitted ")}
+
+    def identity(self) -> str | None:
+        """The process's identity (the owner of the jobs it holds), once it said it."""
+        return next((line.split()[1] for line in self.lines() if line.startswith("identity ")), None)
+
+    def progress_of(self, job_id: int) -> list[str]:
+        """The progress reports it relayed for the job ("running 3/8"...)."""
+        head = f"progress {job_id} "
+        return [line.removeprefix(head) for line in self.lines() if line.startswith(head)]
+
+    def edges_of(self, job_id: int) -> list[str]:
+        """The transitions of the job it committed ("running->fetched"...)."""
+        return [line.split()[1] for line in self.lines()
+                if line.startswith("edge ") and line.split()[2] == str(job_id)]
 
     def crashed_at(self) -> str | None:
         """The point whose hook killed this worker (from its last words)."""
@@ -83,6 +97,23 @@ class Worker:
 
     def stderr_tail(self) -> str:
         return "\n".join(self.err.read_text(encoding="utf-8", errors="replace").splitlines()[-25:])
+
+
+async def spawn_worker(tmp: Path, label: str, db: str, comfyui: Sequence[str], deliveries: Path, *,
+                       crash_at: str | None = None, extra: Sequence[str] = ()) -> Worker:
+    """One worker process (`tests.crash.worker`) on `db`, its output in tmp/runs/<label>.*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "COMFYUI_", "WANBOT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    if crash_at:
+        env[CRASH_ENV] = crash_at
+    out, err = tmp / "runs" / f"{label}.out", tmp / "runs" / f"{label}.err"
+    out.parent.mkdir(exist_ok=True)
+    files = (out.open("wb"), err.open("wb"))
+    urls = [arg for url in comfyui for arg in ("--comfyui", url)]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.crash.worker", "--db", db, *urls, "--deliveries", str(deliveries),
+        "--run", label, *extra, cwd=tmp, env=env, stdout=files[0], stderr=files[1])
+    return Worker(proc, out, err, files)
 
 
 @dataclass
@@ -148,19 +179,8 @@ class CrashRig:
     # ----------------------------------------------------------------- processes
 
     async def spawn(self, crash_at: str | None = None) -> Worker:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "COMFYUI_", "WANBOT_"))}
-        env["PYTHONPATH"] = str(ROOT)
-        if crash_at:
-            env[CRASH_ENV] = crash_at
-        label = str(len(self.workers))
-        out, err = self.tmp / "runs" / f"{label}.out", self.tmp / "runs" / f"{label}.err"
-        out.parent.mkdir(exist_ok=True)
-        files = (out.open("wb"), err.open("wb"))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.crash.worker", "--db", str(self.db_path), "--comfyui", self.fake.url,
-            "--deliveries", str(self.posts_path), "--run", label,
-            cwd=self.tmp, env=env, stdout=files[0], stderr=files[1])
-        worker = Worker(proc, out, err, files)
+        worker = await spawn_worker(self.tmp, str(len(self.workers)), str(self.db_path), [self.fake.url],
+                                    self.posts_path, crash_at=crash_at)
         self.workers.append(worker)
         return worker
 

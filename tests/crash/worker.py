@@ -1,6 +1,7 @@
 """The crash test's worker: the production dispatcher in its own process, there to be SIGKILLed.
 
-    python -m tests.crash.worker --db PATH --comfyui URL --deliveries PATH [--run LABEL]
+    python -m tests.crash.worker --db PATH|URL --comfyui URL --deliveries PATH [--run LABEL]
+        [--data-dir DIR] [--lease SECONDS]
 
 It wires everything through `Services.open` exactly as the bot does, then adds what only the
 test needs (none of it belongs in production code):
@@ -14,10 +15,12 @@ test needs (none of it belongs in production code):
 - a periodic kick: the test enqueues from its own process, and the dispatcher only looks at
   the queue when kicked.
 
-Stdout, one line each (the test reads it back from a file): "edge <from>-><to> <job>" for every
-committed transition, "ready" once recovery is done and claiming has started, "reused <job>
-<message>" when a re-run delivery found its earlier post, and "crash-at <point>" just before
-a hook kills the process. Logs go to stderr. SIGTERM closes cleanly.
+Stdout, one line each (the test reads it back from a file): "identity <id>" (the process's
+identity: the owner of the jobs it holds), "edge <from>-><to> <job>" for every committed
+transition, "progress <job> <state> <value>/<max>" for each progress report it relays, "ready"
+once recovery is done and claiming has started, "reused <job> <message>" when a re-run delivery
+found its earlier post, and "crash-at <point>" just before a hook kills the process. Logs go to
+stderr. SIGTERM closes cleanly.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.comfy.watch import Watch
-from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher
+from bot.comfy.watch import Progress, Watch
+from bot.jobs.dispatcher import DeliveryFailed, DispatchConfig, Dispatcher, JobObserver
 from bot.logs import install
 from bot.services import Services
 from bot.settings import load_settings
@@ -196,17 +199,26 @@ async def kick_forever(dispatcher: Dispatcher) -> None:
         dispatcher.kick()
 
 
+class SayProgress(JobObserver):
+    """Says each progress report of a job followed here ("progress <job> <state> <value>/<max>"):
+    whether a process hears the sampler's steps of a prompt it adopted."""
+
+    async def on_progress(self, job: JobRecord, progress: Progress) -> None:
+        say(f"progress {job.id} {progress.state} {progress.value}/{progress.max}")
+
+
 async def serve(args: argparse.Namespace) -> None:
-    settings = load_settings(db_path=args.db, comfyui_urls=args.comfyui, workflow="wan-native",
-                             max_attempts=MAX_ATTEMPTS, http_port=0)
+    settings = load_settings(database=args.db, comfyui_urls=args.comfyui, workflow="wan-native",
+                             max_attempts=MAX_ATTEMPTS, http_port=0, data_dir=args.data_dir)
     config = DispatchConfig(output_dir=settings.output_dir, max_attempts=settings.max_attempts,
-                            health_interval=0.2, delivery_backoff=0.05, watch=FAST_WATCH, lease=LEASE_SECONDS)
+                            health_interval=0.2, delivery_backoff=0.05, watch=FAST_WATCH, lease=args.lease)
     services = await Services.open(settings, dispatch=config)
+    say(f"identity {config.identity.id}")
     point = CrashPoint.parse(os.environ.get(CRASH_ENV))
     install_hooks(services.db, point)  # before start(): recovery's transitions count too
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await services.start(PostLog(args.deliveries, run=args.run, point=point))
+    await services.start(PostLog(args.deliveries, run=args.run, point=point), SayProgress())
     kicker = asyncio.create_task(kick_forever(services.dispatcher))
     say("ready")
     await stop.wait()
@@ -216,7 +228,9 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.crash.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, required=True)
+    parser.add_argument("--db", required=True, help="a SQLite file or a postgresql:// URL")
+    parser.add_argument("--data-dir", type=Path, default=None, help="WANBOT_DATA_DIR (default: beside the file)")
+    parser.add_argument("--lease", type=float, default=LEASE_SECONDS, help="WANBOT_LEASE_SECONDS")
     parser.add_argument("--comfyui", action="append", required=True, help="a ComfyUI URL (repeatable)")
     parser.add_argument("--deliveries", type=Path, required=True, help="the PostLog's SQLite file")
     parser.add_argument("--run", default="0", help="a label stored with each post")

@@ -133,7 +133,7 @@ class Execution:
     async def _render(self, attempt: Attempt, slot: Slot) -> None:
         job = attempt.job
         assert job.prompt_id is not None  # the claim stored it
-        path = self.config.output_dir / f"job-{job.id}.mp4"
+        path = self._video_path(job)
         graph = slot.backend.adapt(self.graph_for(job))
         images = await self.images.uploads(job) if self.images is not None else []
         # The prompt's events go to the process that claimed it (this one, or one whose job
@@ -193,9 +193,14 @@ class Execution:
 
     # ----------------------------------------------------------------- delivery
 
+    def _video_path(self, job: JobRecord) -> Path:
+        """Where this process keeps the job's video: in its own data folder, whatever path the
+        process that fetched it stored (that one's disk may be another volume)."""
+        return self.config.output_dir / f"job-{job.id}.mp4"
+
     async def _deliver(self, attempt: Attempt) -> None:
         job = attempt.job
-        path = Path(job.output_path or "")
+        path = self._video_path(job)
         if not path.is_file():
             fetched = await self._fetch_again(job)
             if fetched is None:
@@ -235,7 +240,7 @@ class Execution:
         downloaded again from the backend's history by prompt_id; None when the job failed
         (`output_lost`: the backend no longer has it, or is not one of ours)."""
         slot = self.pool.slot_of(job.backend)
-        path = self.config.output_dir / f"job-{job.id}.mp4"
+        path = self._video_path(job)
         if slot is not None and job.prompt_id is not None:
             log.info("the finished video is not on this disk: fetching it again from %s", slot.name)
             try:
