@@ -1,0 +1,140 @@
+"""Several processes on one PostgreSQL queue, each a dispatcher with its own identity, store
+connection and disk (two in this process: as far as the database and ComfyUI can tell, two
+processes): a backend's slots hold across them, a cancel or a purge made in one stops a job the
+other follows, and the moderators' actions of one apply in the other at once (nothing cached;
+what waits is woken by the change notices, the safety-net poll being set to an hour)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+
+from bot.identity import ProcessIdentity
+from bot.jobs import AdmissionRefused, JobState, Limits, Refusal
+from bot.jobs.dispatcher import Dispatcher
+from tests.fakes.comfyui import FakeComfyUI
+from tests.jobs.conftest import GUILD, Jobs, member, video, wire
+from tests.jobs.dispatch_rig import Rig
+from tests.storage.conftest import OpenDb
+
+pytestmark = pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+
+AN_HOUR = 3600.0
+BOUND = 10.0  # "does not hang": the notices answer in milliseconds, the poll in an hour
+
+
+@dataclass
+class Other:
+    """The second process: its store, admission and dispatcher."""
+
+    jobs: Jobs
+    dispatcher: Dispatcher
+
+
+async def _other(rig: Rig, jobs: Jobs, open_db: OpenDb, *fakes: FakeComfyUI, **config: object) -> Other:
+    """The other process, with these backends (none: it cannot reach the GPUs itself)."""
+    generous = Limits(videos_per_hour=1000, burst=1000, max_active=1000)
+    other = wire(await open_db(), jobs.clock, limits=generous, max_queued=10_000)
+    dispatcher = rig.dispatcher(*fakes, identity=ProcessIdentity.new(), store=other.db,
+                                outputs=rig.tmp / "other-disk", poll_interval=AN_HOUR, **config)
+    return Other(other, dispatcher)
+
+
+async def test_two_processes_never_hold_more_than_running_plus_prefetch_on_a_backend(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    async with FakeComfyUI(steps=3, step_seconds=0.02) as fake:
+        other = await _other(rig, jobs, open_db, fake)
+        here = rig.dispatcher(fake, poll_interval=AN_HOUR)
+        for dispatcher in (here, other.dispatcher):
+            await rig.start(dispatcher)
+        queued = [await rig.enqueue(user % 4) for user in range(12)]
+        assert await rig.settle(*(job.id for job in queued), timeout=60) == [JobState.DELIVERED] * 12
+    assert fake.most_held == 2  # one running, one prefetched, whichever process queued them
+    assert len(fake.most_held_by_client) == 2  # and both processes took their share
+    assert sorted(rig.deliveries.count().values()) == [1] * 12
+
+
+async def _running_on(rig: Rig, fake: FakeComfyUI, dispatcher: Dispatcher, job_id: int) -> None:
+    job = await rig.reach(job_id, JobState.RUNNING)
+    await rig.until(lambda: fake.running == job.prompt_id and dispatcher.follows(job_id))
+
+
+async def test_a_cancel_in_one_process_stops_the_job_the_other_follows_and_takes_it_off(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    async with FakeComfyUI(steps=200, step_seconds=0.05) as fake:
+        # A heartbeat an hour apart: only the cancel's notice can tell it in time.
+        here = await rig.start(rig.dispatcher(fake, prefetch=0, poll_interval=AN_HOUR, lease=3 * AN_HOUR))
+        job = await rig.enqueue(1)
+        await _running_on(rig, fake, here, job.id)
+        other = await _other(rig, jobs, open_db)  # it cannot take the prompt off: the owner must
+        await rig.start(other.dispatcher)
+        result = await other.dispatcher.cancel(job.id, by=1)
+        assert result.job is not None and result.job.state is JobState.CANCELLED
+        await rig.until(lambda: not here.follows(job.id), timeout=BOUND)
+        await rig.until(lambda: fake.running is None, timeout=BOUND)  # interrupted on ComfyUI
+        fake.step_seconds = 0.01
+        nxt = await rig.enqueue(2)  # the backend's one slot is free for it
+        assert await rig.settle(nxt.id) == [JobState.DELIVERED]
+    assert job.id not in rig.deliveries.count()
+
+
+async def test_a_purge_in_one_process_stops_the_members_jobs_the_other_follows(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    async with FakeComfyUI(steps=200, step_seconds=0.05) as fake:
+        here = await rig.start(rig.dispatcher(fake, prefetch=1, poll_interval=AN_HOUR, lease=3 * AN_HOUR))
+        running, waiting = await rig.enqueue(1), await rig.enqueue(1)
+        await _running_on(rig, fake, here, running.id)
+        await rig.reach(waiting.id, JobState.SUBMITTED)
+        await rig.until(lambda: len(fake.queue_pending) == 1)
+        other = await _other(rig, jobs, open_db)  # it cannot take the prompts off: the owner must
+        await rig.start(other.dispatcher)
+        purged = await other.dispatcher.purge_user(other.jobs.admin, GUILD, 1, by=99)
+        assert sorted(job.id for job in purged) == [running.id, waiting.id]
+        await rig.until(lambda: not here.follows(running.id) and not here.follows(waiting.id), timeout=BOUND)
+        await rig.until(lambda: fake.running is None and not fake.queue_pending, timeout=BOUND)
+    assert await rig.states(running.id, waiting.id) == [JobState.CANCELLED] * 2
+    assert not rig.deliveries.calls
+
+
+async def test_moderators_actions_in_one_process_apply_in_the_other_at_once(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    """Pause, drain, limits and blocked words saved through one process's admin are what the
+    other's admission and claims act on, with no cache in between."""
+    async with FakeComfyUI(steps=2, step_seconds=0.01) as fake:
+        other = await _other(rig, jobs, open_db, fake, prefetch=0)
+        await rig.start(other.dispatcher)
+        admin, admission, alice = jobs.admin, other.jobs.admission, member(1)
+
+        await admin.set_blocked_words(GUILD, 99, ["volcano"])
+        with pytest.raises(AdmissionRefused) as refused:
+            await admission.submit(alice, video("a VOLCANO at dawn"))
+        assert refused.value.reason is Refusal.BLOCKED_WORD
+        await admin.set_limits(GUILD, 99, {"max_active": 1})
+        first = await admission.submit(alice, video("a quiet lake"))
+        with pytest.raises(AdmissionRefused) as refused:
+            await admission.submit(alice, video("another lake"))
+        assert refused.value.reason is Refusal.TOO_MANY_ACTIVE
+        assert await rig.settle(first.id) == [JobState.DELIVERED]
+        await admin.set_limits(GUILD, 99, {})
+
+        await admin.pause(GUILD, 99)
+        with pytest.raises(AdmissionRefused) as refused:
+            await admission.submit(alice, video("a paused lake"))
+        assert refused.value.reason is Refusal.PAUSED
+        held = await rig.enqueue(2)  # queued before the pause reached... anyone: it waits
+        await asyncio.sleep(0.5)
+        assert (await rig.job(held.id)).state is JobState.QUEUED
+        await admin.resume(GUILD, 99)
+        assert await rig.settle(held.id, timeout=BOUND) == [JobState.DELIVERED]
+
+        await admin.drain(99)
+        with pytest.raises(AdmissionRefused) as refused:
+            await admission.submit(alice, video("a drained lake"))
+        assert refused.value.reason is Refusal.DRAINING
+        during = await rig.enqueue(3)
+        await asyncio.sleep(0.5)
+        assert (await rig.job(during.id)).state is JobState.QUEUED
+        await admin.undrain(99)
+        assert await rig.settle(during.id, timeout=BOUND) == [JobState.DELIVERED]
