@@ -16,6 +16,7 @@ import discord
 from bot.comfy.watch import Progress
 from bot.i18n import Message
 from bot.jobs import JobRecord, JobState
+from bot.jobs.reads import BackendLine
 
 __all__ = [
     "STATE_NAMES",
@@ -24,6 +25,7 @@ __all__ = [
     "jump_url",
     "params_text",
     "progress_text",
+    "running_text",
     "prompt_excerpt",
     "state_name",
 ]
@@ -57,6 +59,8 @@ SEED = Message("seed {seed}", "种子 {seed}")
 STEP_PROGRESS = Message("step {value}/{max} ({percent}%)", "第 {value}/{max} 步（{percent}%）")
 LOADING = Message("loading models", "正在加载模型")
 WAITING_ON_BACKEND = Message("waiting on the server", "在服务器上等待")
+# Another process of the bot follows the job: this one has no step count to show.
+RENDERING_ELSEWHERE = Message("rendering (its progress is on its status card)", "生成中（进度见其状态卡）")
 NO_PROMPT = Message("(no prompt)", "（无提示词）")
 
 _SEP = " · "
@@ -116,6 +120,14 @@ def progress_text(progress: Progress | None, locale: object | None) -> str:
         return LOADING.render(locale)
     percent = round(100 * progress.fraction)
     return STEP_PROGRESS.render(locale, value=progress.value, max=progress.max, percent=percent)
+
+
+def running_text(line: BackendLine, locale: object | None) -> str:
+    """How far a backend's running job is: its steps when this process follows it; else it is
+    plainly rendering (the process that follows it shows the steps on the job's card)."""
+    if not line.followed_here:
+        return RENDERING_ELSEWHERE.render(locale)
+    return progress_text(line.progress, locale)
 
 
 def jump_url(job: JobRecord) -> str | None:

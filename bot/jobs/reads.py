@@ -1,7 +1,8 @@
 """What the Discord side reads about jobs and the queue, as plain records.
 
-Owns every read a cog makes: the `/queue` snapshot (counts, what each backend renders and how
-far along it is, the member's places with ETAs, pause and drain), a member's jobs (`/cancel`'s
+Owns every read a cog makes: the `/queue` snapshot (counts, what each backend renders, whichever
+process follows it, and how far along it is where this process follows it, the member's places
+with ETAs, pause and drain), a member's jobs (`/cancel`'s
 default and choices, `/history`), one job (its status card, its buttons), the backends with
 their capability reports (`/wanbot backends`), a guild's settings and the audit log. Also the
 one note the cogs keep on a job: the message id of its status card.
@@ -44,12 +45,15 @@ class BackendLine:
     up: bool
     usable: bool
     running: JobRecord | None  # None when idle, or when its jobs only wait in ComfyUI's queue
-    progress: Progress | None  # of `running`
+    progress: Progress | None  # of `running`, when this process follows it
     waiting: int  # jobs handed to ComfyUI's own queue behind the running one
     report: BackendReport | None  # the last capability check (version, device, VRAM)
     # The configured workflows it can run (None: not known) and why not each of the others.
     able: tuple[str, ...] | None = None
     unable: Mapping[str, str] = field(default_factory=dict)
+    # `running` is followed by this process (else by another one on the same queue, whose
+    # progress this process does not see: the job's status card shows it).
+    followed_here: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,10 +132,12 @@ class JobReads:
         jobs = sorted((job for job in in_flight if job.backend == view.name),
                       key=lambda job: (claimed.get(job.id, len(claimed)), job.id))
         running = next((job for job in jobs if self._is_running(job)), None)
+        followed_here = running is None or self._dispatcher.follows(running.id)
         return BackendLine(
             name=view.name, up=view.up, usable=view.usable, running=running,
             progress=self._dispatcher.progress_of(running.id) if running else None,
             waiting=len(jobs) - (running is not None), report=report, able=view.able, unable=view.unable,
+            followed_here=followed_here,
         )
 
     def _is_running(self, job: JobRecord) -> bool:

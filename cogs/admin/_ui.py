@@ -18,7 +18,7 @@ from bot.i18n import Message
 from bot.jobs import AuditEntry, GuildSettings, Limits
 from bot.jobs.limits import LIMIT_FIELDS
 from bot.jobs.reads import BackendLine
-from cogs._job_text import escape_text, job_label, progress_text
+from cogs._job_text import escape_text, job_label, running_text
 
 __all__ = [
     "DRAINED",
@@ -187,7 +187,7 @@ def _backend_value(line: BackendLine, guild_id: int, locale: object | None) -> s
         lines.append(BACKEND_OTHER_GUILD.render(locale, job_id=line.running.id))
     else:
         lines.append(BACKEND_RUNNING.render(locale, job=job_label(line.running, locale, 40),
-                                            progress=progress_text(line.progress, locale)))
+                                            progress=running_text(line, locale)))
     if line.waiting:
         lines.append(BACKEND_WAITING.render(locale, n=line.waiting))
     return "\n".join(lines)

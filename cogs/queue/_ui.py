@@ -18,8 +18,8 @@ from cogs._job_text import (
     job_label,
     jump_url,
     params_text,
-    progress_text,
     prompt_excerpt,
+    running_text,
     state_name,
 )
 
@@ -119,7 +119,7 @@ def _backend_line(line: BackendLine, guild_id: int, locale: object | None) -> st
         # Backends are shared between servers: say it is busy, never what another server asked.
         status = BACKEND_OTHER_GUILD.render(locale)
     else:
-        status = f"{job_label(line.running, locale, 40)} — {progress_text(line.progress, locale)}"
+        status = f"{job_label(line.running, locale, 40)} — {running_text(line, locale)}"
     if line.waiting:
         status += f" ({BACKEND_WAITING.render(locale, n=line.waiting)})"
     if line.unable and line.able is not None:  # a mixed cluster: say which workflows go here

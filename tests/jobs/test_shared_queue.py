@@ -138,3 +138,33 @@ async def test_moderators_actions_in_one_process_apply_in_the_other_at_once(
         assert (await rig.job(during.id)).state is JobState.QUEUED
         await admin.undrain(99)
         assert await rig.settle(during.id, timeout=BOUND) == [JobState.DELIVERED]
+
+
+async def test_queue_shows_every_processs_jobs_on_the_backends_and_says_where_progress_is(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    """`/queue` in a process that does not follow the running job still shows it on its backend
+    (from the store), plainly without steps: the process that follows it has those."""
+    from bot.jobs import SystemClock
+    from bot.jobs.reads import JobReads
+    from cogs.queue._ui import queue_embed
+
+    async with FakeComfyUI(steps=200, step_seconds=0.05) as fake:
+        other = await _other(rig, jobs, open_db, fake, prefetch=0)
+        await rig.start(other.dispatcher)
+        job = await rig.enqueue(1, "a lighthouse at night")
+        await _running_on(rig, fake, other.dispatcher, job.id)
+        here = await rig.start(rig.dispatcher(fake, prefetch=0, poll_interval=AN_HOUR))
+        there = JobReads(other.jobs.db, other.jobs.scheduler, other.dispatcher, [], SystemClock())
+        await rig.until(lambda: other.dispatcher.progress_of(job.id) is not None
+                        and other.dispatcher.progress_of(job.id).value > 0)  # type: ignore[union-attr]
+        reads = JobReads(jobs.db, jobs.scheduler, here, [], SystemClock())
+        snapshot, theirs = await reads.queue(GUILD, 1), await there.queue(GUILD, 1)
+    (line,) = snapshot.backends
+    assert line.running is not None and line.running.id == job.id and line.followed_here is False
+    assert line.progress is None and snapshot.rendering == 1
+    assert theirs.backends[0].followed_here and theirs.backends[0].progress is not None
+    for locale, plainly in (("en-US", "rendering (its progress is on its status card)"), ("zh-CN", "生成中（进度见其状态卡）")):
+        text = queue_embed(snapshot, GUILD, locale).fields[0].value or ""
+        assert "a lighthouse at night" in text and plainly in text
+    assert "steps" not in (queue_embed(snapshot, GUILD, "en-US").fields[0].value or "")
+    assert "step" in (queue_embed(theirs, GUILD, "en-US").fields[0].value or "")
