@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class BotHealth:
-    """What /healthz reads: the gateway and the backends, as the bot sees them now. The
+    """What /healthz reads: the gateway, the backends and the database, as the bot sees them now. The
     server starts before the bot exists (a taken port must fail before logging in), so the
     gateway reads as disconnected until `bot` is set."""
 
@@ -46,6 +46,10 @@ class BotHealth:
 
     def backends(self) -> Sequence[tuple[str, bool]]:
         return [(view.name, view.up and view.usable) for view in self.services.dispatcher.backend_views()]
+
+    def database_up(self) -> bool:
+        """From the dispatcher's heartbeat (a few seconds old at most)."""
+        return self.services.dispatcher.store_unavailable is None
 
     async def refresh_metrics(self) -> None:
         self.services.metrics.set_gateway(self.gateway_connected())

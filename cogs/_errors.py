@@ -2,7 +2,8 @@
 
 The one place where the errors a member can cause or meet — a refusal at admission
 (`AdmissionRefused`), an invalid option (`RequestInvalid`), a clip too large for Discord
-(`CannotFit`), a Discord HTTP error with a known code, a failed app-command check — become
+(`CannotFit`), the database briefly out of reach (`StoreUnavailable`: a restart, a dropped
+connection), a Discord HTTP error with a known code, a failed app-command check — become
 text. Every cog answers them the same way:
 
     text = describe(exc, interaction.locale)
@@ -29,11 +30,13 @@ from discord import app_commands
 
 from bot.delivery.fit import CannotFit
 from bot.i18n import Message
+from bot.jobs import StoreUnavailable
 from bot.jobs.refusal import AdmissionRefused
 from bot.workflows.request import RequestInvalid
 
 __all__ = [
     "NO_MENTIONS",
+    "QUEUE_UNAVAILABLE",
     "UNEXPECTED",
     "defer_public",
     "describe",
@@ -55,6 +58,11 @@ _PUBLIC_PLACEHOLDER = "wanbot_public_placeholder"
 UNEXPECTED = Message(
     en="Something went wrong on our side. Please try again; if it keeps happening, tell a moderator.",
     zh="我们这边出了点问题。请重试；如果一直这样，请告诉管理员。",
+)
+QUEUE_UNAVAILABLE = Message(
+    en="The video queue is briefly unavailable. Nothing you asked for earlier is lost; please try "
+    "again in a minute.",
+    zh="视频队列暂时无法使用。你之前的请求都不会丢失；请一分钟后再试。",
 )
 TOO_LARGE = Message(
     en="The video is {size_mb} MB, and even compressed it cannot get under this server's upload "
@@ -143,6 +151,8 @@ def describe(exc: BaseException, locale: object | None, *, now: float | None = N
         return exc.render(locale, time.time() if now is None else now)
     if isinstance(exc, RequestInvalid):
         return exc.render(locale)
+    if isinstance(exc, StoreUnavailable):
+        return QUEUE_UNAVAILABLE.render(locale)
     if isinstance(exc, CannotFit):
         return TOO_LARGE.render(locale, size_mb=format_mb(exc.size), limit_mb=format_mb(exc.limit))
     if isinstance(exc, discord.HTTPException):

@@ -10,6 +10,7 @@ session's database is dropped at the end; a pgserver's goes with its temporary f
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import uuid
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-__all__ = ["ENGINES", "PostgresServer", "database_url", "each_engine"]
+__all__ = ["ENGINES", "PostgresServer", "RestartablePostgres", "database_url", "each_engine"]
 
 ENGINES = ("sqlite", "postgres")
 
@@ -88,3 +89,43 @@ class PostgresServer:
             await conn.execute(f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
         finally:
             await conn.close()
+
+
+class RestartablePostgres:
+    """A pgserver of one test's own, to stop and start under a running bot (`pg_ctl` from the
+    server's own bin folder, on the same data folder and socket, so the URL stays the same)."""
+
+    def __init__(self, folder: Path) -> None:
+        import pgserver
+
+        self.folder = folder
+        self._server = pgserver.get_server(folder, cleanup_mode="stop")
+        self.url = self._server.get_uri()
+
+    async def stop(self) -> None:
+        """A fast shutdown: every connection is dropped, as in a server restart."""
+        from pgserver import _commands
+
+        await asyncio.to_thread(_commands.pg_ctl, ["-w", "-m", "fast", "stop"], pgdata=self.folder,
+                                user=self._server.system_user, timeout=30)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self._start)
+
+    def _start(self) -> None:
+        with self._server._lock:  # noqa: SLF001 - pgserver's own start-up lock
+            self._server.ensure_postgres_running()
+
+    async def terminate_connections(self, application_like: str = "%") -> int:
+        """End every other connection's server process (`pg_terminate_backend`); how many."""
+        conn = await asyncpg.connect(self.url)
+        try:
+            return len(await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend' AND datname IS NOT NULL AND application_name LIKE $1",
+                application_like))
+        finally:
+            await conn.close()
+
+    def cleanup(self) -> None:
+        self._server.cleanup()

@@ -2,8 +2,9 @@
 actions on the queue, blocked words and per-user limits. Storage-backed, clock-injected,
 and free of Discord: the CLI and the benchmarks use it as it is.
 
-The store's records that callers see (jobs, guild settings, audit entries) are re-exported
-here, so that nothing above `bot/` imports `storage`. What the cogs read is `bot.jobs.reads`
+The store's records that callers see (jobs, guild settings, audit entries) and the error of a
+database that does not answer (`StoreUnavailable`) are re-exported here, so that nothing above
+`bot/` imports `storage`. What the cogs read is `bot.jobs.reads`
 (not imported here: it pulls in the dispatcher and the ComfyUI client).
 """
 
@@ -17,7 +18,7 @@ from bot.jobs.moderation import BlockedWords, fold
 from bot.jobs.ratelimit import RateLimiter, TokenBucket
 from bot.jobs.refusal import AdmissionRefused, Refusal
 from bot.jobs.scheduler import CancelOutcome, CancelResult, Fault, JobPlace, Scheduler
-from storage import AuditEntry, GuildSettings
+from storage import AuditEntry, GuildSettings, StoreUnavailable
 
 __all__ = [
     "Admission",
@@ -48,5 +49,6 @@ __all__ = [
     "TokenBucket",
     "Requester",
     "Scheduler",
+    "StoreUnavailable",
     "job_cost",
 ]

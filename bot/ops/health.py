@@ -6,8 +6,9 @@ synchronous reads of state the bot already tracks) and the `Metrics`. If the sou
 an async `refresh_metrics()`, it runs before each /metrics render, so gauges such as jobs by state
 are pulled from the store at scrape time instead of being pushed on every change.
 
-Healthy means: the Discord gateway is connected AND at least one ComfyUI backend is up. Anything
-else answers 503 with the reasons in words. Bodies name backends by URL with credentials and
+Healthy means: the Discord gateway is connected AND at least one ComfyUI backend is up AND (when
+the sources report it, `ReportsDatabase`) the database answers. Anything else answers 503 with the
+reasons in words. Bodies name backends by URL with credentials and
 query strings removed; no token or exception text ever reaches a response.
 
 `/livez` answers 200 whenever the process serves it: Kubernetes' liveness probe, for which only a
@@ -32,12 +33,14 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 __all__ = [
+    "DATABASE_DOWN",
     "GATEWAY_DOWN",
     "NO_BACKEND_UP",
     "Health",
     "HealthServer",
     "HealthSources",
     "RefreshesMetrics",
+    "ReportsDatabase",
     "assess",
     "build_health_server",
 ]
@@ -46,6 +49,7 @@ log = logging.getLogger("wanbot.ops.health")
 
 GATEWAY_DOWN = "discord gateway not connected"
 NO_BACKEND_UP = "no ComfyUI backend is up"
+DATABASE_DOWN = "database unavailable (the bot keeps retrying; prompts on ComfyUI keep rendering)"
 
 
 class HealthSources(Protocol):
@@ -66,6 +70,14 @@ class RefreshesMetrics(Protocol):
     async def refresh_metrics(self) -> None: ...
 
 
+@runtime_checkable
+class ReportsDatabase(Protocol):
+    """Optional on a `HealthSources`: whether the database answered the bot's last call (cheap,
+    no I/O: the bot calls it every few seconds anyway)."""
+
+    def database_up(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Health:
     """One health verdict; `reasons` is empty exactly when `ok`."""
@@ -73,6 +85,7 @@ class Health:
     gateway_connected: bool
     backends: tuple[tuple[str, bool], ...]
     reasons: tuple[str, ...]
+    database_up: bool | None = None  # None: not reported
 
     @property
     def ok(self) -> bool:
@@ -84,12 +97,14 @@ class Health:
             "gateway": "connected" if self.gateway_connected else "disconnected",
             "backends": [{"url": url, "up": up} for url, up in self.backends],
         }
+        if self.database_up is not None:
+            body["database"] = "up" if self.database_up else "down"
         if self.reasons:
             body["reasons"] = list(self.reasons)
         return body
 
 
-def assess(gateway_connected: bool, backends: Sequence[tuple[str, bool]]) -> Health:
+def assess(gateway_connected: bool, backends: Sequence[tuple[str, bool]], database_up: bool | None = None) -> Health:
     """Apply the health rule to what the sources report."""
     shown = tuple((display_url(url), bool(up)) for url, up in backends)
     reasons: list[str] = []
@@ -97,7 +112,10 @@ def assess(gateway_connected: bool, backends: Sequence[tuple[str, bool]]) -> Hea
         reasons.append(GATEWAY_DOWN)
     if not any(up for _, up in shown):
         reasons.append(f"{NO_BACKEND_UP}: {_describe_down(shown)}")
-    return Health(gateway_connected=bool(gateway_connected), backends=shown, reasons=tuple(reasons))
+    if database_up is False:
+        reasons.append(DATABASE_DOWN)
+    return Health(gateway_connected=bool(gateway_connected), backends=shown, reasons=tuple(reasons),
+                  database_up=database_up)
 
 
 def _describe_down(backends: Sequence[tuple[str, bool]]) -> str:
@@ -182,7 +200,8 @@ class HealthServer:
         """The current verdict. A source that raises counts as unhealthy, with a reason that names
         the exception type only: its message could carry a URL with a token."""
         try:
-            return assess(self.sources.gateway_connected(), self.sources.backends())
+            database = self.sources.database_up() if isinstance(self.sources, ReportsDatabase) else None
+            return assess(self.sources.gateway_connected(), self.sources.backends(), database)
         except Exception as exc:
             log.exception("health sources failed")
             return Health(gateway_connected=False, backends=(), reasons=(f"health check failed: {type(exc).__name__}",))

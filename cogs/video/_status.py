@@ -12,7 +12,10 @@ Which token edits a card: the interaction's own webhook while it lives (it works
 the bot may not post, and its rate limits are per interaction), else the bot token
 (`PartialMessage.edit` on the stored `status_message_id`). A 401/50027 from the webhook —
 the 15-minute token died earlier than we counted — switches the card to the bot token for
-good. After a restart there is no interaction: cards are rebuilt from the job record alone.
+good. After a restart there is no interaction: cards are rebuilt from the job record alone. So are
+the cards of jobs this process adopted from another one that died: the new owner edits them with
+the bot token, from the stored `status_message_id`. An edit that needs the database while it is
+unreachable is tried again after the interval.
 
 An image-to-video card shows its start picture: the first edit of a card in this process
 attaches a small thumbnail (`attachment://start.jpg`) and remembers the URL Discord gave it, so
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.comfy.watch import Progress
-from bot.jobs import FINISHED_STATES, JobRecord, JobState
+from bot.jobs import FINISHED_STATES, JobRecord, JobState, StoreUnavailable
 from bot.jobs.dispatcher import JobObserver
 from bot.jobs.start_images import image_ref_of
 from bot.logs import job_context
@@ -105,7 +108,11 @@ class StatusCards(JobObserver):
         while its token lives. The id is stored before the edit: a restart right after it
         must still find the card."""
         if message_id is not None:
-            await self.services.reads.set_status_message(job.id, message_id)
+            try:
+                await self.services.reads.set_status_message(job.id, message_id)
+            except StoreUnavailable:  # the job is queued: its first edit stores the id instead
+                log.warning("could not store the card's message id yet (database unavailable)")
+                message_id = None
         card = self._cards.setdefault(job.id, _Card(job, message_id=message_id))
         card.interaction = interaction
         card.token_deadline = self.clock() + TOKEN_LIFETIME
@@ -236,6 +243,10 @@ class StatusCards(JobObserver):
             log.warning("card edit failed: %s/%s", exc.status, exc.code)
             if exc.status in (403, 404):
                 card.unreachable = True  # deleted, or no permission: say nothing more there
+        except StoreUnavailable:
+            log.info("card edit waits for the database")
+            card.dirty = True  # tried again after a pause (final cards too), until it answers
+            await asyncio.sleep(self.interval)
         except Exception:  # a card is cosmetic: the job goes on without it
             log.exception("card edit failed")
         finally:

@@ -35,7 +35,7 @@ def e2e_settings(tmp: Path, comfy_url: str, token: str, **overrides: Any) -> Set
 
 def fast_dispatch(settings: Settings) -> DispatchConfig:
     return DispatchConfig(output_dir=settings.output_dir, health_interval=0.2, delivery_backoff=0.05,
-                          watch=FAST_WATCH)
+                          watch=FAST_WATCH, lease=settings.lease_seconds)
 
 
 @dataclass
