@@ -310,9 +310,8 @@ class Dispatcher:
     async def _adopt(self) -> None:
         jobs = [job for job in await self._leases.adopt() if self._attempt_of(job.id) is None]
         for job in jobs:
-            was = "an earlier life of this process" if job.owner is None else "a process that is gone"
-            log.info("adopted job %d (%s on %s), left by %s (claimed by %s)", job.id, job.state.value,
-                     job.backend or "-", was, (job.claimed_by or "-")[:8])
+            log.info("adopted job %d (%s on %s, claimed by process %s): its holder's lease ran out", job.id,
+                     job.state.value, job.backend or "-", (job.claimed_by or "-")[:8])
         for attempt in await adopted_attempts(jobs, self._pool, self._outcomes):
             self._spawn(attempt)
 
