@@ -106,6 +106,10 @@ class JobStore(Protocol):
         most `window` places over all the claims it waits through, whichever backends make
         them. Requeueing keeps the count (the job keeps its place)."""
 
+    async def in_flight(self, backend: str) -> int:
+        """Jobs submitted or running on `backend`, whoever holds them (what `claim_next`'s
+        `capacity` is compared with)."""
+
     async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
         """The heartbeat: extend to `lease.until`, in one statement, the lease of each job of
         `job_ids` (the jobs the process follows) that `lease.owner` still holds in

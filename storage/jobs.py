@@ -442,6 +442,10 @@ class SqliteJobStore:
             )
             return job
 
+    async def in_flight(self, backend: str) -> int:
+        row = await self._db.read_one(HOT_QUERIES["in_flight"], (backend,))
+        return int(row[0]) if row else 0
+
     async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
         if not job_ids:
             return []

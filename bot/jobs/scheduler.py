@@ -35,7 +35,7 @@ from bot.jobs.ratelimit import RateLimiter
 from storage import TRANSITIONS, AuditEntry, JobRecord, JobState, Lease, NewJob, QueueSummary
 from storage.interface import Store
 
-__all__ = ["Scheduler", "Fault", "CancelOutcome", "CancelResult", "JobPlace"]
+__all__ = ["Scheduler", "Fault", "CancelOutcome", "CancelResult", "ClaimGate", "JobPlace"]
 
 _IN_FLIGHT = (JobState.SUBMITTED, JobState.RUNNING)
 _CANCEL_TRIES = 4  # a job can move at most queued -> submitted -> running under us
@@ -79,6 +79,15 @@ class CancelResult:
 
     def render(self, locale: object | None, job_id: int) -> str:
         return CANCEL_MESSAGES[self.outcome].render(locale, job_id=job_id)
+
+
+@dataclass(frozen=True)
+class ClaimGate:
+    """The queue-wide switches a claim obeys: nothing is claimed while draining, and queued
+    jobs of paused guilds are skipped."""
+
+    draining: bool
+    paused: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -162,20 +171,31 @@ class Scheduler:
         window: int = 0,
         lease: Lease | None = None,
         capacity: int | None = None,
+        gate: ClaimGate | None = None,
     ) -> JobRecord | None:
         """Take the next job for `backend` (queued -> submitted, prompt_id persisted before
         anything is posted): one of `templates` (None: any), the first of template `prefer`
         when affinity may move the jobs ahead of it back (`window`), held under `lease`, only
         while the backend holds fewer than `capacity` jobs (see
         `storage.interface.JobStore.claim_next`). None when the queue is empty, draining, or
-        holds only jobs of paused guilds or of other templates, or the backend is full."""
-        if (await self._store.control.get()).draining:
+        holds only jobs of paused guilds or of other templates, or the backend is full. `gate`:
+        the drain switch and the paused guilds as read for a whole pass (else read now)."""
+        gate = gate or await self.claim_gate()
+        if gate.draining:
             return None
-        paused = await self._store.guilds.paused_guilds()
         return await self._store.jobs.claim_next(
-            backend, prompt_id or self._new_prompt_id(), self._clock.now(), paused,
+            backend, prompt_id or self._new_prompt_id(), self._clock.now(), gate.paused,
             templates=templates, prefer=prefer, window=window, lease=lease, capacity=capacity,
         )
+
+    async def claim_gate(self) -> ClaimGate:
+        """What every claim of one pass over the backends obeys, read once for the pass."""
+        draining = (await self._store.control.get()).draining
+        return ClaimGate(draining, () if draining else tuple(await self._store.guilds.paused_guilds()))
+
+    async def in_flight(self, backend: str) -> int:
+        """Jobs submitted or running on `backend` now, whichever process holds them."""
+        return await self._store.jobs.in_flight(backend)
 
     async def requeue(self, job: JobRecord, *, owner: str | None = None) -> bool:
         """Put a lost prompt back in the queue, ahead of later rounds (it keeps its round), if

@@ -216,6 +216,10 @@ class PgJobStore:
             # A plain claim (which takes no affinity lock) took that row meanwhile: look again.
         return None
 
+    async def in_flight(self, backend: str) -> int:
+        row = await self._db.fetchrow(_COUNT_ON_BACKEND, (backend,))
+        return int(row[0]) if row else 0
+
     async def renew(self, lease: Lease, job_ids: Collection[int]) -> list[int]:
         if not job_ids:
             return []

@@ -14,6 +14,7 @@ import pytest
 from bot.identity import ProcessIdentity
 from bot.jobs import AdmissionRefused, JobState, Limits, Refusal
 from bot.jobs.dispatcher import Dispatcher
+from storage import NewJob
 from tests.fakes.comfyui import FakeComfyUI
 from tests.jobs.conftest import GUILD, Jobs, member, video, wire
 from tests.jobs.dispatch_rig import Rig
@@ -168,3 +169,37 @@ async def test_queue_shows_every_processs_jobs_on_the_backends_and_says_where_pr
         assert "a lighthouse at night" in text and plainly in text
     assert "steps" not in (queue_embed(snapshot, GUILD, "en-US").fields[0].value or "")
     assert "step" in (queue_embed(theirs, GUILD, "en-US").fields[0].value or "")
+
+
+async def test_a_backend_full_of_another_processs_jobs_is_not_asked_again_until_one_leaves(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    """Every process hears every job queued anywhere; a process whose backends another one
+    has filled does not query the database for each (it would, times backends and depths,
+    in every process), and claims again once a job leaves."""
+    async with FakeComfyUI(steps=60, step_seconds=0.05) as fake:
+        here = await rig.start(rig.dispatcher(fake, prefetch=0, poll_interval=AN_HOUR))
+        first = await rig.enqueue(1)
+        await _running_on(rig, fake, here, first.id)
+        other = await _other(rig, jobs, open_db, fake, prefetch=0)
+        claims = 0
+        claim_next = other.jobs.db.jobs.claim_next
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            nonlocal claims
+            claims += 1
+            return await claim_next(*args, **kwargs)  # type: ignore[arg-type]
+
+        other.jobs.db.jobs.claim_next = counted  # type: ignore[method-assign]
+        await rig.start(other.dispatcher)
+        await rig.until(lambda: claims == 1)  # its first pass: the backend is full
+        queued = [await jobs.db.jobs.create(job, jobs.clock.now()) for job in _new_jobs(5)]
+        await asyncio.sleep(0.5)  # five notices heard
+        assert claims == 1
+        fake.step_seconds = 0.002
+        states = await rig.settle(first.id, *(job.id for job in queued), timeout=30)
+    assert states == [JobState.DELIVERED] * 6 and claims > 1
+
+
+def _new_jobs(count: int) -> list[NewJob]:
+    params = {"prompt": "a cat", "frames": 17, "width": 832, "height": 480, "steps": 15}
+    return [NewJob(GUILD, 20, 40 + n, "wan-native", params, cost=1, round=0) for n in range(count)]

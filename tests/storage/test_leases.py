@@ -40,6 +40,7 @@ async def test_a_full_backend_takes_nothing_until_a_job_leaves_it(db: Store) -> 
     first, second = await _claim(db, "a", 1), await _claim(db, "b", 2)
     assert first is not None and second is not None
     assert await _claim(db, "a", 3) is None  # running + prefetched, whoever holds them
+    assert (await db.jobs.in_flight("gpu"), await db.jobs.in_flight("other-gpu")) == (2, 0)
     assert await _claim(db, "c", 4, backend="other-gpu") is not None  # slots are per backend
     assert await db.jobs.transition(first, JobState.SUBMITTED, JobState.FETCHED, T0, owner="a", output_path="x")
     assert await _claim(db, "b", 5) is not None  # fetched: off the GPU, the slot is free

@@ -67,6 +67,9 @@ class Slot:
     checked: bool = False  # the capability check ran while the backend answered
     attempts: list[Attempt] = field(default_factory=list)  # in claim order
     abandoned: set[str] = field(default_factory=set)  # prompts to take off once it answers
+    # Every slot taken (by any process) when last counted: no claim for it until a job leaves a
+    # backend (a release here, or a release, cancel or resync notice).
+    full: bool = False
 
     @property
     def name(self) -> str:
@@ -95,6 +98,7 @@ class Slot:
         """Forget `attempt` (and only it: a newer attempt of the same job may be here too)."""
         if attempt in self.attempts:
             self.attempts.remove(attempt)
+        self.full = False
 
     def view(self) -> BackendView:
         job_ids = tuple(dict.fromkeys(a.job_id for a in self.attempts))

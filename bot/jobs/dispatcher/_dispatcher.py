@@ -31,7 +31,7 @@ from bot.jobs.dispatcher._execution import Execution
 from bot.jobs.dispatcher._leases import Leases
 from bot.jobs.dispatcher._outcomes import Outcomes
 from bot.jobs.dispatcher._recovery import adopted_attempts, sweep_images, sweep_outputs
-from bot.jobs.scheduler import CancelOutcome, CancelResult, Scheduler
+from bot.jobs.scheduler import CancelOutcome, CancelResult, ClaimGate, Scheduler
 from bot.jobs.start_images import StartImages
 from bot.ops.metrics import Metrics
 from storage.changes import Change, ChangeKind
@@ -42,6 +42,9 @@ from storage.records import JobRecord, JobState
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
+
+# Notices after which a backend another process had filled may have room again.
+_ROOM_MADE = (ChangeKind.RELEASED, ChangeKind.CANCELLED, ChangeKind.RESYNC, ChangeKind.ADOPTABLE)
 
 
 class Dispatcher:
@@ -141,6 +144,7 @@ class Dispatcher:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.poll_interval)
+            self._slots_may_have_room()
             self.kick()
 
     def kick(self) -> None:
@@ -149,6 +153,8 @@ class Dispatcher:
 
     def _heard(self, change: Change) -> None:
         """A change notice (called on the event loop; only sets flags)."""
+        if change.kind in _ROOM_MADE:
+            self._slots_may_have_room()
         self.kick()
         if change.kind in (ChangeKind.ADOPTABLE, ChangeKind.RESYNC):
             self._adopt_now.set()
@@ -221,20 +227,34 @@ class Dispatcher:
                 log.info("removed %d start picture(s) past their keep time", removed)
 
     async def _fill_slots(self) -> None:
-        if not self._accepting:
+        if not self._accepting or all(slot.full or not slot.open for slot in self._pool.slots):
+            return  # nothing to ask the database until a job leaves a backend
+        gate = await self.scheduler.claim_gate()
+        if gate.draining:
             return
         # Fill every backend's running slot before any prefetch slot: spread first, then deepen.
         # The store counts each backend's jobs of every process: a backend that is full, or
         # found nothing it can run, is not asked again at this depth.
-        for depth in range(1, 2 + self.config.prefetch):
+        deepest = 1 + self.config.prefetch
+        for depth in range(1, deepest + 1):
             for slot in self._pool.slots:
-                while slot.open and len(slot.attempts) < depth and await self._claim_into(slot, depth):
+                while not slot.full and slot.open and len(slot.attempts) < depth \
+                        and await self._claim_into(slot, depth, gate):
                     pass
+        # A backend full of other processes' jobs is not asked again at each job queued anywhere
+        # (every process hears every one): only once a job leaves a backend.
+        for slot in self._pool.slots:
+            if slot.open and not slot.full and len(slot.attempts) < deepest:
+                slot.full = await self.scheduler.in_flight(slot.name) >= deepest
 
-    async def _claim_into(self, slot: Slot, depth: int) -> bool:
+    def _slots_may_have_room(self) -> None:
+        for slot in self._pool.slots:
+            slot.full = False
+
+    async def _claim_into(self, slot: Slot, depth: int, gate: ClaimGate) -> bool:
         job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
                                               window=self.config.affinity_window, lease=self._leases.lease(),
-                                              capacity=depth)
+                                              capacity=depth, gate=gate)
         if job is None:
             return False
         attempt = Attempt(job, slot, fresh=True)

@@ -247,7 +247,7 @@ class Execution:
                 if await self._download_finished(slot, job.prompt_id, path):
                     return path
             except ComfyError as exc:
-                await self.outcomes.fail(job, "output_lost", f"the finished video could not be fetched again: {exc}")
+                await self.outcomes.fail(job, "output_lost", f"the finished video could not be fetched again: {exc.reason}")
                 return None
         await self.outcomes.fail(job, "output_lost", "the finished video was lost before it could be posted")
         return None
