@@ -34,7 +34,7 @@ from bot.jobs import JobState
 from storage import Store, open_store
 from tests.e2e._video_helpers import job_id_of
 from tests.fakes.comfyui import FakeComfyUI
-from tests.fakes.discord import FakeDiscord, FakeMember, FakeUser, FakeWorld, InteractionHandle, StoredMessage
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, FakeWorld, InteractionHandle, StoredMessage
 from tests.fakes.discord.messages import MessageEdit
 from tests.ops._process import BotProcess
 from tests.stores import RestartablePostgres
@@ -44,14 +44,9 @@ ACK_TARGET_MS = 100.0
 ADOPTION_MARGIN_S = 2.0
 
 
-def _world(users: int) -> tuple[FakeWorld, list[tuple[FakeUser, int]]]:
-    world = FakeWorld.sharded(PROCESSES)
-    members = []
-    for n in range(users):
-        user = FakeUser(1_300_000_000_000_000_000 + n, f"member{n}")
-        world.guilds[n % PROCESSES].members.append(FakeMember(user))
-        members.append((user, n % PROCESSES))
-    return world, members
+def _world(users: int) -> tuple[FakeWorld, list[tuple[FakeUser, FakeGuild]]]:
+    world = FakeWorld.sharded(PROCESSES, crowd=users)
+    return world, world.crowd_members()
 
 
 class Cluster:
@@ -99,8 +94,8 @@ async def _until(predicate: Any, timeout: float, what: str) -> Any:
         await asyncio.sleep(0.01)
 
 
-async def _send(discord: FakeDiscord, user: FakeUser, guild: int, prompt: str) -> InteractionHandle:
-    channel = discord.world.channel_named("videos", discord.world.guilds[guild])
+async def _send(discord: FakeDiscord, user: FakeUser, guild: FakeGuild, prompt: str) -> InteractionHandle:
+    channel = discord.world.channel_named("videos", guild)
     return await discord.slash("video", {"prompt": prompt}, user=user, channel=channel)
 
 
@@ -111,7 +106,7 @@ def _edits_after(card: StoredMessage, since: float) -> list[MessageEdit]:
     return [edit for edit in card.edits if edit.at >= since and "embeds" in edit.changes]
 
 
-async def _adoption_trial(cluster: Cluster, store: Store, comfy: FakeComfyUI, member: tuple[FakeUser, int],
+async def _adoption_trial(cluster: Cluster, store: Store, comfy: FakeComfyUI, member: tuple[FakeUser, FakeGuild],
                           n: int) -> tuple[float, bool]:
     """Seconds from the kill to the adopter's first card edit, and whether it showed steps."""
     handle = await _send(cluster.discord, member[0], member[1], f"trial {n}")

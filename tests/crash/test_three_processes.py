@@ -23,7 +23,7 @@ from bot.jobs import JobState
 from storage import Store, open_store
 from tests.e2e._video_helpers import job_id_of
 from tests.fakes.comfyui import FakeComfyUI
-from tests.fakes.discord import FakeDiscord, FakeMember, FakeUser, FakeWorld, InteractionHandle
+from tests.fakes.discord import FakeDiscord, FakeGuild, FakeUser, FakeWorld, InteractionHandle
 from tests.ops._process import BotProcess
 from tests.stores import PostgresServer
 
@@ -37,15 +37,10 @@ KILLS = 10
 LEASE = "2"
 
 
-def _world() -> tuple[FakeWorld, list[tuple[FakeUser, int]]]:
-    """Three guilds, one per shard; member k belongs to guild k % 3."""
-    world = FakeWorld.sharded(PROCESSES)
-    members = []
-    for n in range(MEMBERS):
-        user = FakeUser(1_200_000_000_000_000_000 + n, f"member{n}")
-        world.guilds[n % PROCESSES].members.append(FakeMember(user))
-        members.append((user, n % PROCESSES))
-    return world, members
+def _world() -> tuple[FakeWorld, list[tuple[FakeUser, FakeGuild]]]:
+    """Three guilds, one per shard; the members spread over them."""
+    world = FakeWorld.sharded(PROCESSES, crowd=MEMBERS)
+    return world, world.crowd_members()
 
 
 def _processes(tmp: Path, discord: FakeDiscord, comfy: list[FakeComfyUI], url: str) -> list[BotProcess]:
@@ -60,12 +55,12 @@ def _processes(tmp: Path, discord: FakeDiscord, comfy: list[FakeComfyUI], url: s
         for shard in range(PROCESSES)]
 
 
-async def _queue_everything(discord: FakeDiscord, members: list[tuple[FakeUser, int]]) -> list[int]:
+async def _queue_everything(discord: FakeDiscord, members: list[tuple[FakeUser, FakeGuild]]) -> list[int]:
     world = discord.world
     handles: list[InteractionHandle] = []
     for round_ in range(VIDEOS_EACH):
         for user, guild in members:
-            channel = world.channel_named("videos", world.guilds[guild])
+            channel = world.channel_named("videos", guild)
             handles.append(await discord.slash("video", {"prompt": f"{user.name} video {round_}"}, user=user,
                                                channel=channel))
     job_ids = []

@@ -218,3 +218,13 @@ async def test_discord_py_below_the_required_count_gets_4011(fake: FakeDiscord) 
         async with running_bot(ShardedClient(shard_count=2), fake):
             pass
     assert closed.value.code == 4011
+
+
+def test_a_sharded_world_spreads_its_crowd_over_the_guilds_in_turn() -> None:
+    world = FakeWorld.sharded(3, crowd=5)
+    crowd = world.crowd_members()
+    assert [(user.name, world.guilds.index(guild)) for user, guild in crowd] == [
+        ("member0", 0), ("member1", 1), ("member2", 2), ("member3", 0), ("member4", 1)]
+    for user, guild in crowd:
+        assert guild.member(user.id) is not None
+        assert all(other.member(user.id) is None for other in world.guilds if other is not guild)

@@ -237,12 +237,14 @@ class FakeWorld:
         return cls.sharded(1)
 
     @classmethod
-    def sharded(cls, shard_count: int) -> FakeWorld:
+    def sharded(cls, shard_count: int, *, crowd: int = 0) -> FakeWorld:
         """One guild like the default "Wan Lab" on each of ``shard_count`` shards: guild ``i``
         (``guilds[i]``) routes to shard ``i`` by Discord's formula ``(guild_id >> 22) % count``.
 
         Every guild has the same members and its own channels and roles, laid out like the
-        default world's guild (which is ``sharded(1)``).
+        default world's guild (which is ``sharded(1)``). ``crowd`` more members, ``member0``,
+        ``member1``..., are spread over the guilds: ``member<k>`` belongs to ``guilds[k % count]``
+        only (see ``crowd_members``).
         """
         app_id = 1_100_000_000_000_000_001
         bot = FakeUser(app_id, "wanbot", bot=True)
@@ -257,7 +259,16 @@ class FakeWorld:
             guild_id = first_id + (step << 22)
             name = "Wan Lab" if shard == 0 else f"Wan Lab {shard + 1}"
             guilds.append(_lab_guild(guild_id, name, bot, alice, bob, carol))
+        for k in range(crowd):
+            guilds[k % shard_count].members.append(FakeMember(FakeUser(1_200_000_000_000_000_000 + k, f"member{k}")))
         return cls(application_id=app_id, bot=bot, guilds=guilds)
+
+    def crowd_members(self) -> list[tuple[FakeUser, FakeGuild]]:
+        """The ``crowd`` members of ``sharded(...)`` in order (``member0`` first), each with the
+        guild it belongs to: consecutive members are in consecutive guilds."""
+        crowd = [(member.user, guild) for guild in self.guilds for member in guild.members
+                 if member.user.name.startswith("member")]
+        return sorted(crowd, key=lambda pair: pair[0].id)
 
     # -- lookups used by the server and by tests -------------------------------------------
 
