@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 
 class BotHealth:
-    """What /healthz reads: the gateway, the backends and the database, as the bot sees them now. The
-    server starts before the bot exists (a taken port must fail before logging in), so the
-    gateway reads as disconnected until `bot` is set."""
+    """What /healthz reads: the gateway, the backends and the database, as the bot sees them
+    now. The server starts before the bot exists (a taken port must fail before logging in), so
+    the gateway reads as disconnected until `bot` is set."""
 
     def __init__(self, services: Services) -> None:
         self.services = services

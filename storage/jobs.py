@@ -1,9 +1,14 @@
-"""The job table: create, conditional transitions, the fair pick, positions, recovery.
+"""The job table: create, conditional transitions, the fair pick, positions, leases and
+adoption.
 
 The queue order is (`priority_class`, `round`, `id`), served by one partial index that holds
 only queued rows (`jobs_queue`), so the pick is one index seek and a position is one range
 count over the queue, however long the history grows. How rounds are assigned is the
 scheduler's rule (bot/jobs/scheduler.py); this module only stores and orders by them.
+
+Why one module over 400 lines: it is the SQLite store of one table, and it also holds the SQL
+text the PostgreSQL store shares (`HOT_QUERIES`, the transition and record helpers): the two
+engines stay in step because both read their statements from here.
 """
 
 from __future__ import annotations
@@ -51,7 +56,6 @@ __all__ = [
     "transition_assignments",
     "transition_sql",
     "replace_prompt_sql",
-    "claimed_sets",
 ]
 
 _COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(JobRecord))
@@ -326,7 +330,7 @@ def replace_prompt_sql(owner: str | None) -> str:
             f"WHERE id = ? AND prompt_id = ? AND state IN ({_IN_FLIGHT_IN}){held}")
 
 
-def claimed_sets(lease: Lease | None) -> tuple[str, list[Any]]:
+def _claimed_sets(lease: Lease | None) -> tuple[str, list[Any]]:
     """What a claim sets besides the state, the backend and the prompt: the claimer's lease."""
     if lease is None:
         return "", []
@@ -413,7 +417,7 @@ class SqliteJobStore:
             return None
         where, where_params = _candidates(exclude_guilds, templates)
         head_sql = f"SELECT {_QUEUE_ORDER} FROM jobs {_BY_QUEUE} WHERE {where} ORDER BY {_QUEUE_ORDER} LIMIT 1"
-        extra_sets, extra_params = claimed_sets(lease)
+        extra_sets, extra_params = _claimed_sets(lease)
         async with self._db.transaction() as conn:
             # One writer at a time on the file: the count and the take below are atomic.
             if capacity is not None and await _count(conn, HOT_QUERIES["in_flight"], [backend]) >= capacity:

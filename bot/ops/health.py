@@ -8,8 +8,8 @@ are pulled from the store at scrape time instead of being pushed on every change
 
 Healthy means: the Discord gateway is connected AND at least one ComfyUI backend is up AND (when
 the sources report it, `ReportsDatabase`) the database answers. Anything else answers 503 with the
-reasons in words. Bodies name backends by URL with credentials and
-query strings removed; no token or exception text ever reaches a response.
+reasons in words. Bodies name backends by URL with credentials and query strings removed; no
+token or exception text ever reaches a response.
 
 `/livez` answers 200 whenever the process serves it: Kubernetes' liveness probe, for which only a
 wedged process is a reason to restart (a GPU or Discord outage is not; /healthz, the readiness

@@ -90,12 +90,12 @@ async def test_each_bot_gets_only_its_shards_guilds_and_video_works_on_both(tmp_
 async def test_each_bot_keeps_its_own_comfyui_client_id(tmp_path: Path) -> None:
     """ComfyUI keeps one websocket per clientId (a second connection under the same id takes
     over, leaving the first open and silent) and sends a prompt's progress to the clientId that
-    queued it. Two bots on one database must therefore not share the id that survives their
-    restarts, or one of them renders blind."""
+    queued it. Two bots on one database must therefore not share an id, or one of them renders
+    blind: each is its process's identity."""
     async with FakeComfyUI(steps=3, step_seconds=0.01) as comfy, FakeDiscord(FakeWorld.sharded(2)) as discord_fake:
         async with two_shard_bots(tmp_path, discord_fake, comfy) as bots:
             ids = [bot.services.backends[0].client.client_id for bot in bots]
-            assert ids[0] != ids[1]
+            assert ids[0] != ids[1] and ids == [bot.services.dispatcher.identity.id for bot in bots]
             assert sorted(comfy.connected_clients) == sorted(ids)
 
 
