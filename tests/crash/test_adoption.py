@@ -181,11 +181,15 @@ async def test_a_process_paused_past_its_lease_lets_the_adopter_finish_and_moves
     await cluster.until_job(job.id, "the post", lambda j: j.state is JobState.DELIVERED)
     assert cluster.posts_of(job.id) == ["1"]
     assert first.edges_of(job.id) == before == ["queued->submitted", "submitted->running"]
-    # The first worker is alive and well: it takes the next job like any other.
-    cluster.comfy.step_seconds = 0.01
+    assert "goes on as" in first.err.read_text()  # it woke up as a new identity
+    # The first worker is alive and well: alone now, it takes the next job and hears its steps
+    # (its clientId is a new one: the socket the second worker borrowed as its old one, closed
+    # when the second died, took nothing of its own with it).
+    await second.kill()
     later = await cluster.enqueue("a second lantern")
     await cluster.until_job(later.id, "the next post", lambda j: j.state is JobState.DELIVERED)
-    assert first.proc.returncode is None
+    steps = [line for line in first.progress_of(later.id) if line.startswith("running ") and line != "running 0/0"]
+    assert steps and cluster.posts_of(later.id) == ["0"]
 
 
 def _true(value: bool) -> Awaitable[bool]:

@@ -86,6 +86,8 @@ class Dispatcher:
         self._loops: list[asyncio.Task[None]] = []
         self._unsubscribe: Callable[[], None] | None = None
         self._accepting = True
+        self._claimed = False  # a job was claimed under this identity (its clientId queued prompts)
+        self._rejoining = False  # becoming a new identity: no claims meanwhile
 
     @property
     def identity(self) -> ProcessIdentity:
@@ -227,7 +229,7 @@ class Dispatcher:
                 log.info("removed %d start picture(s) past their keep time", removed)
 
     async def _fill_slots(self) -> None:
-        if not self._accepting or all(slot.full or not slot.open for slot in self._pool.slots):
+        if not self._accepting or self._rejoining or all(slot.full or not slot.open for slot in self._pool.slots):
             return  # nothing to ask the database until a job leaves a backend
         gate = await self.scheduler.claim_gate()
         if gate.draining:
@@ -257,6 +259,7 @@ class Dispatcher:
                                               capacity=depth, gate=gate)
         if job is None:
             return False
+        self._claimed = True
         attempt = Attempt(job, slot, fresh=True)
         slot.hold(attempt)
         self._spawn(attempt)
@@ -297,12 +300,12 @@ class Dispatcher:
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat)
+            if self._leases.lapsed():
+                await self._rejoin()
             held = {a.job_id for a in self._attempts}  # before the statement: claims after it are not missed
             try:
                 kept = await self._leases.renew(held)
             except StoreUnavailable:
-                if self._leases.lapsed():
-                    await self._let_go_of_everything()
                 continue
             for job_id in sorted(held - kept):
                 with contextlib.suppress(StoreUnavailable):
@@ -349,16 +352,36 @@ class Dispatcher:
             self._stop_following(attempt)
         # Else this process moved it on itself (finished, requeued) and the attempt is ending.
 
-    async def _let_go_of_everything(self) -> None:
-        """No heartbeat for a whole lease: other processes may have adopted any of these jobs.
-        Stop following them all (ComfyUI keeps the prompts); whoever adopts them once the
-        database answers, this process included, re-attaches."""
-        if not self._attempts:
-            return
-        log.warning("no heartbeat reached the database for %.0f s: letting go of %d job(s) until it answers",
-                    self.config.lease, len(self._attempts))
-        for attempt in list(self._attempts):
-            self._stop_following(attempt)
+    async def _rejoin(self) -> None:
+        """No heartbeat reached the database for a whole lease (a pause, a partition, a long
+        outage): other processes may have adopted any job held here, and be listening as this
+        process's ComfyUI clientId for those prompts. So this process stops following everything
+        (ComfyUI keeps the prompts), becomes a new identity with a new clientId (the old one is
+        left to the adopters), and lets the old identity's jobs go: whoever is up adopts them,
+        this process included. Moves stay safe meanwhile: they are conditional on the owner."""
+        old, claimed = self.identity, self._claimed
+        self._leases.begin()
+        if not self._attempts and not claimed:
+            return  # nobody can be listening as this identity: nothing to hand over
+        self._rejoining = True
+        try:
+            for attempt in list(self._attempts):
+                self._stop_following(attempt)
+            tasks = [attempt.task for attempt in self._attempts if attempt.task is not None]
+            if tasks:
+                await asyncio.wait(tasks)
+            self.config.identity = ProcessIdentity.new()
+            self._claimed = False
+            log.warning("this process could not renew its leases for %g s: it lets go of its jobs and goes on as %s "
+                        "(was %s)", self.config.lease, self.identity, old.short)
+            for slot in self._pool.slots:
+                slot.backend.client.client_id = self.identity.id
+                await slot.backend.events.drop()  # it reconnects as the new identity
+            await self._leases.release(old.id)
+        finally:
+            self._rejoining = False
+        self._adopt_now.set()
+        self.kick()
 
     def _stop_following(self, attempt: Attempt) -> None:
         if attempt.task is not None:

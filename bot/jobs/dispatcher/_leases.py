@@ -12,10 +12,12 @@ Before a side effect nobody can take back (posting a video), the owner confirms 
 a renewal of that job alone: a process paused past its lease learns there, not after the post.
 
 After the store was unreachable, adoption waits one heartbeat: every live owner renews first,
-so a short outage does not hand every job to whichever process reconnected first. If the
-heartbeat fails for a whole lease, this process can no longer know what it still holds; the
-dispatcher lets go of everything (the prompts keep running on ComfyUI) and, once the store is
-back, adoption picks the jobs up again, here or elsewhere.
+so a short outage does not hand every job to whichever process reconnected first. If no
+heartbeat got through for a whole lease (a pause, a partition, a long outage), this process can
+no longer know what it still holds, and another one may be listening as its ComfyUI clientId
+for the prompts it adopted: the dispatcher lets go of everything (the prompts keep running on
+ComfyUI) and carries on under a new identity; adoption picks the jobs up again, here or
+elsewhere.
 """
 
 from __future__ import annotations
@@ -42,10 +44,14 @@ class Leases:
     def __init__(self, store: Store, config: DispatchConfig) -> None:
         self.store = store
         self.config = config
-        self.owner = config.identity.id
         self.renewed_at = time.monotonic()  # the last heartbeat the store answered
         self.reachable_since = float("-inf")  # the store answered again after failing, at
         self.unavailable: str | None = None  # why the store did not answer the last call
+
+    @property
+    def owner(self) -> str:
+        """This process's identity now (a new one after it lost its leases: see the dispatcher)."""
+        return self.config.identity.id
 
     def lease(self) -> Lease:
         return Lease(self.owner, self.config.clock() + self.config.lease)
@@ -119,10 +125,11 @@ class Leases:
             return cap
         return max(_MIN_WAIT, min(cap, expiry - self.config.clock()))
 
-    async def release(self) -> None:
-        """A clean stop: every job this process held may be adopted at once."""
+    async def release(self, owner: str | None = None) -> None:
+        """Every job this process held (as `owner`, an identity it had before) may be adopted at
+        once: a clean stop, or a new identity."""
         try:
-            released = await self.store.jobs.release(self.owner)
+            released = await self.store.jobs.release(owner or self.owner)
         except StoreUnavailable as exc:
             log.warning("could not let go of this process's jobs (%s): they are adopted when their lease runs out",
                         exc)

@@ -45,7 +45,11 @@ class Outcomes:
         self.config = config
         self.observer = observer
         self.metrics = metrics
-        self.owner = config.identity.id
+
+    @property
+    def owner(self) -> str:
+        """This process's identity: the owner its moves are conditional on."""
+        return self.config.identity.id
 
     # ----------------------------------------------------------------- moves
 
