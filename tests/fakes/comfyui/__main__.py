@@ -13,6 +13,7 @@ import sys
 
 from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._fake import FakeComfyUI
+from tests.fakes.comfyui._previews import FRAME_MODES, METHODS
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -33,6 +34,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ignore-prompt-id", action="store_true",
                         help="answer every POST /prompt with a uuid of our own, like ComfyUI before "
                              "client-chosen prompt ids")
+    parser.add_argument("--preview-method", default="none", choices=METHODS,
+                        help="ComfyUI's --preview-method: used when a prompt names none")
+    parser.add_argument("--preview-frames", default="real", choices=FRAME_MODES)
+    parser.add_argument("--preview-format", default="JPEG", choices=("JPEG", "PNG"))
     return parser.parse_args(argv)
 
 
@@ -42,7 +47,8 @@ async def _serve(args: argparse.Namespace) -> None:
                        node_seconds=args.node_seconds, history_delay=args.history_delay,
                        view_delay=args.view_delay, require_token=args.require_token, paused=args.paused,
                        fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root,
-                       ignore_prompt_id=args.ignore_prompt_id)
+                       ignore_prompt_id=args.ignore_prompt_id, preview_method=args.preview_method,
+                       preview_frames=args.preview_frames, preview_format=args.preview_format)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
