@@ -14,7 +14,15 @@ from typing import Any
 from .payloads import iso_now, user_payload
 from .world import FakeUser
 
-__all__ = ["MessageEdit", "Pings", "StoredAttachment", "StoredMessage", "normalise_field", "resolve_pings"]
+__all__ = [
+    "MessageEdit",
+    "Pings",
+    "StoredAttachment",
+    "StoredMessage",
+    "normalise_field",
+    "resolve_attachment_urls",
+    "resolve_pings",
+]
 
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
@@ -93,11 +101,17 @@ def resolve_pings(content: str, allowed_mentions: dict[str, Any] | None, replied
 
 @dataclass
 class MessageEdit:
-    """One accepted change to a message: the fields set and when (fake clock, seconds)."""
+    """One accepted change to a message: the fields set, the files uploaded with it, and when
+    (fake clock, seconds)."""
 
     at: float
     changes: dict[str, Any]
     via: str
+    uploads: tuple[StoredAttachment, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(a.filename for a in self.uploads)
 
 
 @dataclass
@@ -152,18 +166,28 @@ class StoredMessage:
     def find_component(self, custom_id: str) -> dict[str, Any] | None:
         return _find_component(self.components, custom_id)
 
+    @property
+    def loose_attachments(self) -> list[StoredAttachment]:
+        """The attachments members see as files: those no embed shows as its image or thumbnail."""
+        shown = {media.get("url") for embed in self.embeds for media in _embed_media(embed)}
+        return [a for a in self.attachments if a.url not in shown]
+
     def apply(self, fields: dict[str, Any], attachments: list[StoredAttachment] | None, at: float, via: str) -> None:
         """Apply an edit (PATCH body already parsed) and record it."""
+        before = {a.id for a in self.attachments}
+        uploads = tuple(a for a in attachments or [] if a.id not in before)
         ephemeral = self.flags & FLAG_EPHEMERAL  # fixed at creation; an edit cannot change it
         for key in ("content", "embeds", "components", "allowed_mentions", "flags"):
             if key in fields:
                 setattr(self, key, normalise_field(key, fields[key]))
         if attachments is not None:
             self.attachments = attachments
+        if "embeds" in fields:
+            resolve_attachment_urls(self.embeds, self.attachments)
         # An edit of a deferred placeholder turns it into a real message.
         self.flags = (self.flags & ~FLAG_LOADING) | ephemeral
         self.edited_timestamp = iso_now()
-        self.edits.append(MessageEdit(at=at, changes=dict(fields), via=via))
+        self.edits.append(MessageEdit(at=at, changes=dict(fields), via=via, uploads=uploads))
 
     def mark_deleted(self, at: float) -> None:
         self.deleted = True
@@ -200,6 +224,23 @@ class StoredMessage:
             if referenced is not None:
                 payload["referenced_message"] = None if referenced.deleted else referenced.to_payload()
         return payload
+
+
+def _embed_media(embed: dict[str, Any]) -> list[dict[str, Any]]:
+    return [embed[key] for key in ("image", "thumbnail") if isinstance(embed.get(key), dict)]
+
+
+def resolve_attachment_urls(embeds: list[dict[str, Any]], attachments: list[StoredAttachment]) -> None:
+    """Discord swaps ``attachment://<filename>`` in an embed's image or thumbnail for the URL of
+    the message's attachment of that name (and then shows that file only inside the embed)."""
+    by_name = {a.filename: a for a in attachments}
+    for embed in embeds:
+        for key in ("image", "thumbnail"):
+            media = embed.get(key)
+            url = str(media.get("url") or "") if isinstance(media, dict) else ""
+            found = by_name.get(url.removeprefix("attachment://")) if url.startswith("attachment://") else None
+            if found is not None:
+                embed[key] = {**media, "url": found.url, "proxy_url": found.url}
 
 
 def normalise_field(key: str, value: Any) -> Any:

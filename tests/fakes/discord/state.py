@@ -21,6 +21,7 @@ from .messages import (
     StoredAttachment,
     StoredMessage,
     normalise_field,
+    resolve_attachment_urls,
 )
 from .payloads import user_payload
 from .records import CommandSync, ErrorRecord, RequestRecord
@@ -144,6 +145,7 @@ class FakeState:
             webhook_id=self.world.application_id if interaction else None,
             replied_author_id=replied_author,
         )
+        resolve_attachment_urls(message.embeds, message.attachments)
         self.messages[message.id] = message
         return message
 
