@@ -20,6 +20,7 @@ import aiohttp
 
 from bot.comfy.backend import Backend
 from bot.comfy.capabilities import CombinedNeeds
+from bot.comfy.previews import DEFAULT_PREVIEW_METHOD, preview_extra_data
 from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
@@ -99,13 +100,20 @@ class Services:
             max_download_bytes=settings.max_download_mb << 20,
             watch=Watch(stall_seconds=settings.stall_seconds), clock=clock.now)
 
+        def template_for(job: JobRecord) -> Template:
+            return templates.get(job.template) or next(iter(templates.values()))
+
         def graph_for(job: JobRecord) -> dict[str, Any]:
-            template = templates.get(job.template) or next(iter(templates.values()))
-            return template.render(job.params)
+            return template_for(job).render(job.params)
+
+        def extra_data_for(job: JobRecord) -> dict[str, Any]:
+            method = template_for(job).preview_method or DEFAULT_PREVIEW_METHOD
+            return preview_extra_data("none" if settings.preview == "off" else method)
 
         metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, config=config,
-                                needs=CombinedNeeds(templates.values()), metrics=metrics)
+                                needs=CombinedNeeds(templates.values()), metrics=metrics,
+                                extra_data_for=extra_data_for)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
                    backends, dispatcher, session, metrics)
 

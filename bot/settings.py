@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -45,6 +45,8 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_HTTP_PORT": "8080 (0 turns the /healthz and /metrics server off)",
     "WANBOT_SHUTDOWN_GRACE": "30",
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
+    "WANBOT_PREVIEW": "still (or animated, or off)",
+    "WANBOT_PREVIEW_UPLOADS_PER_SECOND": "5 (status-card edits carrying a preview image, for all cards together)",
 }
 
 
@@ -131,6 +133,12 @@ class Settings(BaseSettings):
     # Re-encodes (a video over the upload limit) running at once; the others wait their turn.
     # Each is CPU-bound and uses every core, so more than one mostly makes each slower.
     encode_concurrency: int = Field(default=1, ge=1, alias="WANBOT_ENCODE_CONCURRENCY")
+    # Live previews on the status card while the sampler runs: the latest frame, the last few as
+    # a small loop, or none (and ComfyUI is asked not to make any).
+    preview: Literal["off", "still", "animated"] = Field(default="still", alias="WANBOT_PREVIEW")
+    # Every edit of a card that shows a preview uploads the image again; this caps those uploads
+    # for all cards together (bandwidth, and well under Discord's global 50 requests a second).
+    preview_uploads_per_second: float = Field(default=5.0, gt=0, le=40, alias="WANBOT_PREVIEW_UPLOADS_PER_SECOND")
 
     @property
     def workflows(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 A template file is `{"name", "description", "workflow": <ComfyUI API graph>, "bindings":
 {param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param: value},
-"limits"?: {param: {"min"?, "max"?}}}` (DESIGN.md, "Workflow templates").
+"limits"?: {param: {"min"?, "max"?}}, "preview_method"?: "latent2rgb" | "taesd" | "auto" |
+"none"}` (DESIGN.md, "Workflow templates"). `preview_method` is what ComfyUI is asked to draw
+live previews with (default latent2rgb; "none" for a graph whose sampler cannot preview).
 
 Everything wrong with a template is found at load time, so an operator learns it at start-up
 (or from `wanbot check`), not when a member's job fails: each problem is one line naming the
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError
 
@@ -100,6 +102,7 @@ class _TemplateFile(BaseModel):
     bindings: dict[str, Any]
     defaults: dict[str, Any] = {}
     limits: dict[str, _LimitSpec] = {}
+    preview_method: Literal["latent2rgb", "taesd", "auto", "none"] | None = None
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -116,6 +119,7 @@ class Template:
     defaults: Mapping[str, Any]  # effective: global defaults overridden by the template's
     limits: Mapping[str, Limit]  # effective, for every param
     _graph: dict[str, Any] = field(repr=False)
+    preview_method: str | None = None  # None: the bot's default
 
     @property
     def workflow(self) -> dict[str, Any]:
@@ -218,6 +222,7 @@ def parse_template(text: str, source: str) -> Template:
         defaults=MappingProxyType({**GLOBAL_DEFAULTS, **spec.defaults}),
         limits=MappingProxyType(limits),
         _graph=graph,
+        preview_method=spec.preview_method,
     )
 
 

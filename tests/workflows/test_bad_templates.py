@@ -211,3 +211,8 @@ def test_broken_file_on_disk_names_the_path(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe{}")
     with pytest.raises(TemplateError, match="is not UTF-8 text"):
         load_template(path)
+
+
+def test_unknown_preview_method() -> None:
+    error = _error({**minimal_spec(), "preview_method": "fancy"})
+    assert str(error).startswith("template 'x.json': preview_method: Input should be 'latent2rgb', 'taesd'")
