@@ -1,9 +1,10 @@
 """The video feature: `/video`, the live status card, delivery of the MP4, and their buttons.
 
 Modules: `cog` (the command and button flows), `_options` (the command's options),
-`_status` (status cards kept up to date: the dispatcher's observer), `_delivery` (posting
-the video: the dispatcher's deliver callback), `_card` (what cards and results say),
-`_buttons` (persistent buttons), `_messages` (every sentence in English and Chinese).
+`_status` (status cards kept up to date: the dispatcher's observer), `_preview` (the live
+preview image a card shows), `_budget` (the edits all cards share: uploads, channel limits),
+`_delivery` (posting the video: the dispatcher's deliver callback), `_card` (what cards and
+results say), `_buttons` (persistent buttons), `_messages` (every sentence in English and Chinese).
 """
 
 from __future__ import annotations

@@ -188,8 +188,10 @@ def card_embed(
     progress: Progress | None = None,
     show_workflow: bool = False,
     custom_negative: bool = False,
+    image_url: str | None = None,
 ) -> discord.Embed:
-    """The status card of `job` as it stands now."""
+    """The status card of `job` as it stands now; `image_url` is its live preview, if any
+    (`attachment://<name>` of the file uploaded with the edit)."""
     locale = job.locale
     embed = _base(job, _PROMPT_UNITS)
     embed.add_field(name=text.FIELD_STATUS.render(locale), value=status_line(job, place=place, progress=progress),
@@ -202,6 +204,8 @@ def card_embed(
     if custom_negative and negative:
         embed.add_field(name=text.FIELD_NEGATIVE.render(locale), value=safe_text(negative, _NEGATIVE_UNITS),
                         inline=False)
+    if image_url is not None:
+        embed.set_image(url=image_url)
     return embed
 
 

@@ -13,12 +13,20 @@ the bot may not post, and its rate limits are per interaction), else the bot tok
 (`PartialMessage.edit` on the stored `status_message_id`). A 401/50027 from the webhook —
 the 15-minute token died earlier than we counted — switches the card to the bot token for
 good. After a restart there is no interaction: cards are rebuilt from the job record alone.
+
+While the sampler runs, the card shows the latest live preview (`_preview.py`) as its embed
+image, uploaded with the edit (every edit while it shows one, or Discord would show the kept
+file outside the embed). Edits that upload, and bot-token edits, wait for the shared budget
+(`_budget.py`). The preview leaves the card (attachments cleared) as soon as the job is no
+longer rendering: when the MP4 is posted, on failure, cancel or requeue; a card rebuilt after
+a restart is cleared on its first edit, in case a preview from before lingers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -27,14 +35,17 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.comfy.previews import Preview
 from bot.comfy.watch import Progress
 from bot.jobs import FINISHED_STATES, JobRecord, JobState
 from bot.jobs.dispatcher import JobObserver
 from bot.logs import job_context
 from bot.workflows import WAN_NEGATIVE_PROMPT
 from cogs._errors import NO_MENTIONS, discord_code, token_is_dead
+from cogs.video._budget import EditBudget
 from cogs.video._buttons import card_buttons
 from cogs.video._card import card_embed
+from cogs.video._preview import PreviewImage, PreviewReel
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -51,6 +62,8 @@ TOKEN_LIFETIME = 15 * 60.0 - 60.0
 _LEFT_THE_QUEUE = (JobState.SUBMITTED, JobState.CANCELLED, JobState.FAILED)
 # States whose card shows a queue place or an ETA, read from the scheduler at each edit.
 _SHOWS_PLACE = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
+# States whose card shows the live preview: from the first frame until the MP4 is posted.
+_SHOWS_PREVIEW = (JobState.SUBMITTED, JobState.RUNNING, JobState.FETCHED)
 
 
 @dataclass
@@ -69,6 +82,9 @@ class _Card:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     shown: asyncio.Event = field(default_factory=asyncio.Event)
+    reel: PreviewReel | None = None  # the live preview's frames, while the job renders
+    shows_preview: bool = False  # the message holds our preview attachment
+    may_hold_preview: bool = False  # rebuilt after a restart: a preview from before may linger
 
     def token_alive(self, now: float) -> bool:
         return self.interaction is not None and now < self.token_deadline
@@ -78,11 +94,14 @@ class StatusCards(JobObserver):
     """Every status card this process is updating."""
 
     def __init__(self, bot: WanBot, *, interval: float = EDIT_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, budget: EditBudget | None = None) -> None:
         self.bot = bot
         self.services = bot.services
         self.interval = interval
         self.clock = clock
+        settings = self.services.settings
+        self.preview_mode = settings.preview
+        self.budget = budget or EditBudget(settings.preview_uploads_per_second)
         self._cards: dict[int, _Card] = {}
         self._default_negatives = {WAN_NEGATIVE_PROMPT} | {
             str(t.default("negative_prompt")) for t in self.services.templates.values() if t.default("negative_prompt")
@@ -132,13 +151,24 @@ class StatusCards(JobObserver):
         if card is not None:
             self._push(card, job, progress)
 
+    async def on_preview(self, job: JobRecord, preview: Preview) -> None:
+        if self.preview_mode == "off":
+            return  # a server that ignores the per-prompt method may send them anyway
+        card = self._card_for(job)
+        if card is None or card.final or card.unreachable or card.job.state not in _SHOWS_PREVIEW:
+            return
+        if card.reel is None:
+            card.reel = PreviewReel(animated=self.preview_mode == "animated")
+        card.reel.add(preview)
+        self._mark_dirty(card)
+
     # -- the throttle -----------------------------------------------------------------------
 
     def _card_for(self, job: JobRecord) -> _Card | None:
         card = self._cards.get(job.id)
         if card is None and job.status_message_id is not None:
             # A job from before a restart, or one whose card was already finished here.
-            card = self._cards[job.id] = _Card(job, message_id=job.status_message_id)
+            card = self._cards[job.id] = _Card(job, message_id=job.status_message_id, may_hold_preview=True)
         return card
 
     def _push(self, card: _Card, job: JobRecord, progress: Progress | None) -> None:
@@ -148,6 +178,8 @@ class StatusCards(JobObserver):
             return  # an older record overtaken by a newer one: latest wins
         card.job, card.progress = job, progress
         card.final = job.state in FINISHED_STATES
+        if job.state not in _SHOWS_PREVIEW:
+            card.reel = None  # requeued or finished: the next edit takes the preview off
         self._mark_dirty(card)
 
     def _mark_dirty(self, card: _Card) -> None:
@@ -187,9 +219,10 @@ class StatusCards(JobObserver):
 
     # -- one edit ---------------------------------------------------------------------------
 
-    async def _render(self, card: _Card) -> discord.Embed:
-        """The card as of now. The record may be a little behind the store (a coalesced
-        edit, a queue refresh): for an unfinished job the store's answer wins."""
+    async def _render(self, card: _Card, image: PreviewImage | None) -> tuple[discord.Embed, PreviewImage | None]:
+        """The card as of now, and the preview it shows (`image`, unless the job stopped
+        rendering). The record may be a little behind the store (a coalesced edit, a queue
+        refresh): for an unfinished job the store's answer wins."""
         job, progress, place = card.job, card.progress, None
         if job.state in _SHOWS_PLACE:
             detail = await self.services.reads.detail(job.id)
@@ -198,17 +231,24 @@ class StatusCards(JobObserver):
             if current is not None and current.state is not job.state:
                 job, progress = current, None  # it moved on: show where it is now
                 card.job, card.final = job, job.state in FINISHED_STATES
+        if job.state not in _SHOWS_PREVIEW:
+            card.reel = image = None
         negative = str(job.params.get("negative_prompt") or "")
-        return card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
-                          custom_negative=negative not in self._default_negatives)
+        embed = card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
+                           custom_negative=negative not in self._default_negatives,
+                           image_url=f"attachment://{image.filename}" if image is not None else None)
+        return embed, image
 
     async def _edit(self, card: _Card) -> None:
         try:
-            embed = await self._render(card)
+            image, version = await card.reel.image() if card.reel is not None else (None, 0)
+            if image is not None:
+                await self.budget.upload()
+            embed, image = await self._render(card, image)  # after the wait: the newest state
             view = card_buttons(card.job)
-            if card.token_alive(self.clock()) and await self._edit_with_token(card, embed, view):
-                return
-            await self._edit_with_bot(card, embed, view)
+            sent = card.token_alive(self.clock()) and await self._edit_with_token(card, embed, view, image)
+            if sent or await self._edit_with_bot(card, embed, view, image):
+                self._edited(card, image, version)
         except discord.HTTPException as exc:
             self.services.metrics.discord_error(discord_code(exc) or "http")
             log.warning("card edit failed: %s/%s", exc.status, exc.code)
@@ -219,12 +259,33 @@ class StatusCards(JobObserver):
         finally:
             card.shown.set()
 
-    async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> bool:
+    @staticmethod
+    def _files(card: _Card, image: PreviewImage | None) -> dict[str, list[discord.File]]:
+        """The edit's `attachments`: the preview, none (take one off), or absent (leave the
+        message's files alone). Made for each request: discord.py closes a File it sent."""
+        if image is not None:
+            return {"attachments": [discord.File(io.BytesIO(image.data), image.filename)]}
+        if card.shows_preview or card.may_hold_preview:
+            return {"attachments": []}
+        return {}
+
+    def _edited(self, card: _Card, image: PreviewImage | None, version: int) -> None:
+        """The edit went out: remember what the card shows."""
+        card.may_hold_preview = False
+        card.shows_preview = image is not None
+        if image is not None and card.reel is not None:
+            arrived = card.reel.shown(version)
+            if arrived is not None:
+                self.services.metrics.preview_shown(time.monotonic() - arrived)
+
+    async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
+                               image: PreviewImage | None) -> bool:
         """Edit through the interaction webhook; False when its token turned out dead."""
         assert card.interaction is not None
         try:
             message = await card.interaction.edit_original_response(embed=embed, view=view,
-                                                                    allowed_mentions=NO_MENTIONS)
+                                                                    allowed_mentions=NO_MENTIONS,
+                                                                    **self._files(card, image))
         except discord.HTTPException as exc:
             if not token_is_dead(exc):
                 raise
@@ -237,9 +298,14 @@ class StatusCards(JobObserver):
             await self.services.reads.set_status_message(card.job.id, message.id)
         return True
 
-    async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None) -> None:
+    async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
+                             image: PreviewImage | None) -> bool:
+        """Edit through the bot token, within the channel's budget; False when there is no
+        message to edit yet."""
         if card.message_id is None:
             log.info("card has no message yet: edit skipped")
-            return
+            return False
+        await self.budget.channel_edit(card.job.channel_id)
         channel = self.bot.get_partial_messageable(card.job.channel_id, guild_id=card.job.guild_id or None)
-        await channel.get_partial_message(card.message_id).edit(embed=embed, view=view)
+        await channel.get_partial_message(card.message_id).edit(embed=embed, view=view, **self._files(card, image))
+        return True
