@@ -20,7 +20,7 @@ Metric names (all prefixed `wanbot_`):
 | `discord_errors_total` | counter | `code` |
 | `refusals_total` | counter | `reason` |
 | `metrics_refresh_failures_total` | counter | |
-| `preview_delay_seconds` | histogram | (a live preview frame's arrival → the card edit showing it done) |
+| `preview_delay_seconds` | histogram | (a live preview frame's arrival → the card edit that shows it, done) |
 """
 
 from __future__ import annotations

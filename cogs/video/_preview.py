@@ -61,11 +61,15 @@ class PreviewReel:
     def __init__(self, *, animated: bool) -> None:
         self.animated = animated
         self._frames: deque[_Frame] = deque(maxlen=ANIMATED_FRAMES if animated else 1)
-        self._arrivals: deque[tuple[int, float]] = deque()  # (version, received_at) not yet on the card
+        self._arrivals: deque[tuple[int, float]] = deque()  # (version, received_at) of frames not yet shown
         self.version = 0  # bumps with every frame
         self._image: PreviewImage | None = None
         self._image_version = 0
         self._corrupt_logged = False
+
+    @property
+    def has_frames(self) -> bool:
+        return bool(self._frames)
 
     def add(self, preview: Preview) -> None:
         self.version += 1
@@ -87,13 +91,12 @@ class PreviewReel:
         return self._image, self._image_version
 
     def shown(self, version: int) -> float | None:
-        """The card now shows the frames up to `version`: the arrival of the oldest of them that
-        it did not show before (to measure how long a new frame waited), or None."""
-        oldest = None
+        """The card now shows the frames up to `version`: when the newest of them arrived, or
+        None if the card showed them all before (to measure how live the preview is)."""
+        newest = None
         while self._arrivals and self._arrivals[0][0] <= version:
-            _, received_at = self._arrivals.popleft()
-            oldest = received_at if oldest is None else oldest
-        return oldest
+            _, newest = self._arrivals.popleft()
+        return newest
 
 
 def _render(frames: Sequence[_Frame], animated: bool) -> tuple[PreviewImage | None, str | None]:

@@ -241,13 +241,17 @@ class StatusCards(JobObserver):
 
     async def _edit(self, card: _Card) -> None:
         try:
-            image, version = await card.reel.image() if card.reel is not None else (None, 0)
-            if image is not None:
+            with_token = card.token_alive(self.clock())
+            # Wait first, then build: the edit carries the newest frames and the newest state.
+            if card.reel is not None and card.reel.has_frames:
                 await self.budget.upload()
-            embed, image = await self._render(card, image)  # after the wait: the newest state
+            if not with_token:
+                await self.budget.channel_edit(card.job.channel_id)
+            image, version = await card.reel.image() if card.reel is not None else (None, 0)
+            embed, image = await self._render(card, image)
             view = card_buttons(card.job)
-            sent = card.token_alive(self.clock()) and await self._edit_with_token(card, embed, view, image)
-            if sent or await self._edit_with_bot(card, embed, view, image):
+            sent = with_token and await self._edit_with_token(card, embed, view, image)
+            if sent or await self._edit_with_bot(card, embed, view, image, budgeted=not with_token):
                 self._edited(card, image, version)
         except discord.HTTPException as exc:
             self.services.metrics.discord_error(discord_code(exc) or "http")
@@ -299,13 +303,14 @@ class StatusCards(JobObserver):
         return True
 
     async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
-                             image: PreviewImage | None) -> bool:
-        """Edit through the bot token, within the channel's budget; False when there is no
-        message to edit yet."""
+                             image: PreviewImage | None, *, budgeted: bool) -> bool:
+        """Edit through the bot token, within the channel's budget (already taken if
+        `budgeted`); False when there is no message to edit yet."""
         if card.message_id is None:
             log.info("card has no message yet: edit skipped")
             return False
-        await self.budget.channel_edit(card.job.channel_id)
+        if not budgeted:  # the interaction's token died just now
+            await self.budget.channel_edit(card.job.channel_id)
         channel = self.bot.get_partial_messageable(card.job.channel_id, guild_id=card.job.guild_id or None)
         await channel.get_partial_message(card.message_id).edit(embed=embed, view=view, **self._files(card, image))
         return True

@@ -92,14 +92,15 @@ async def test_nothing_to_show_until_a_frame_decodes() -> None:
     assert image is None
 
 
-async def test_shown_tells_how_long_the_oldest_unshown_frame_waited() -> None:
+async def test_shown_tells_when_the_newest_frame_on_the_card_arrived() -> None:
     reel = PreviewReel(animated=False)
+    assert not reel.has_frames
     reel.add(_frame((8, 8), (1, 2, 3), at=10.0))
     reel.add(_frame((8, 8), (1, 2, 3), at=11.0))
     _, version = await reel.image()
     reel.add(_frame((8, 8), (1, 2, 3), at=12.0))  # came while the edit was on its way
-    assert reel.shown(version) == 10.0
-    assert reel.shown(version) is None
+    assert reel.shown(version) == 11.0
+    assert reel.shown(version) is None  # nothing new on the card
     assert reel.shown(version + 1) == 12.0
 
 
