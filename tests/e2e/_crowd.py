@@ -7,6 +7,7 @@ end-to-end tests: fifty backends polled that often would load the machine more t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import WanBot
+from bot.jobs import JobState
 from bot.jobs.dispatcher import DispatchConfig
-from tests.e2e.conftest import FAST_WATCH, StandInServices, World, e2e_settings
+from tests.e2e._video_helpers import card_of, job_id_of, shows_done
+from tests.e2e.conftest import FAST_WATCH, StandInServices, World, e2e_settings, wait_state
 from tests.fakes.comfyui import FakeComfyUI
 from tests.fakes.discord import (
     FakeChannel,
@@ -25,6 +28,7 @@ from tests.fakes.discord import (
     FakeWorld,
     InteractionHandle,
     RateLimits,
+    StoredMessage,
 )
 from tests.fakes.discord.runner import running_bot
 
@@ -45,6 +49,17 @@ class Crowd:
         """`/video` from the n-th member, in the channel they share with every n-th (round robin)."""
         return await self.world.discord.slash("video", {"prompt": prompt or f"clip {n}"}, user=self.members[n],
                                               channel=self.channels[n % len(self.channels)])
+
+    async def render_all(self, jobs: int, timeout: float = 90.0) -> list[StoredMessage]:
+        """`/video` from the first `jobs` members at once; their cards, once every video is
+        posted and every card says so."""
+        handles = [await self.request(n) for n in range(jobs)]
+        cards = [await card_of(handle, timeout=20) for handle in handles]
+        await asyncio.gather(*(wait_state(self.world, job_id_of(card), JobState.DELIVERED, timeout=timeout)
+                               for card in cards))
+        await self.world.discord.wait_until(lambda: all(shows_done(card) for card in cards), timeout=timeout,
+                                            what="every card's done line")
+        return cards
 
 
 def _populated(members: int, channels: int) -> tuple[FakeWorld, list[FakeUser], list[FakeChannel]]:
