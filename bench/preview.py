@@ -37,7 +37,7 @@ import _common  # noqa: F401  (sys.path)
 from _common import percentile, report
 
 from cogs.video._status import EDIT_INTERVAL
-from tests.e2e._crowd import crowd_world
+from tests.e2e._crowd import crowd_world, most_in_a_window
 from tests.fakes.discord import StoredMessage
 
 _WINDOW = 5.0
@@ -52,16 +52,6 @@ def _edits_per_minute(card: StoredMessage) -> float:
     if len(times) < 2:
         return 0.0
     return (len(times) - 1) / (times[-1] - times[0]) * 60
-
-
-def _busiest(times: list[float], window: float) -> int:
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] > window:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 async def _run(tmp: Path, args: argparse.Namespace, *, token_lifetime: float | None) -> dict[str, Any]:
@@ -91,7 +81,7 @@ async def _run(tmp: Path, args: argparse.Namespace, *, token_lifetime: float | N
         "edits_per_min_per_card_max": round(max(per_card), 1),
         "preview_edits": len(uploads),
         "cards_with_preview": sum(any(e.uploads for e in card.edits) for card in cards),
-        "busiest_5s_uploads": _busiest(uploads, _WINDOW),
+        "busiest_5s_uploads": most_in_a_window(uploads, _WINDOW),
         "bot_token_edits": sum(edit.via == "channel" for card in cards for edit in card.edits),
         "http_429_card_edits": len(on_cards),
         "http_429_other": len(limited) - len(on_cards),

@@ -32,7 +32,7 @@ from tests.fakes.discord import (
 )
 from tests.fakes.discord.runner import running_bot
 
-__all__ = ["Crowd", "crowd_world"]
+__all__ = ["Crowd", "crowd_world", "most_in_a_window"]
 
 _MEMBER_IDS = 1_200_000_000_000_000_000
 _CHANNEL_IDS = 1_200_000_000_000_100_000
@@ -91,3 +91,14 @@ async def crowd_world(tmp_path: Path, *, backends: int, members: int, channels: 
         bot = WanBot(await StandInServices.open(values, dispatch=dispatch), guild_ready_timeout=0.05)
         async with running_bot(bot, discord_fake):
             yield Crowd(World(discord_fake, fakes[0], bot, values), fakes, people, rooms)
+
+
+def most_in_a_window(times: list[float], window: float) -> int:
+    """The most of `times` that fall within any `window` seconds."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] > window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most

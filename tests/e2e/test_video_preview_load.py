@@ -8,20 +8,10 @@ from pathlib import Path
 
 from cogs.video._budget import CHANNEL_EDITS_PER_SECOND
 from cogs.video._status import EDIT_INTERVAL
-from tests.e2e._crowd import crowd_world
+from tests.e2e._crowd import crowd_world, most_in_a_window
 from tests.fakes.discord import StoredMessage
 
 UPLOADS_PER_SECOND = 5.0
-
-
-def _most_in_a_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] > window:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 def _throttled(card: StoredMessage) -> bool:
@@ -41,7 +31,7 @@ async def test_fifty_cards_keep_the_throttle_and_the_upload_budget(tmp_path: Pat
     uploads = [edit.at for card in cards for edit in card.edits if edit.uploads]
     # Without the budget: up to 50 cards every 2 s, 125 uploads in 5 s. The bucket allows its
     # burst plus 5 a second; a little slack for the way from the bucket to the fake.
-    assert _most_in_a_window(uploads, 5.0) <= UPLOADS_PER_SECOND * 6 + 3
+    assert most_in_a_window(uploads, 5.0) <= UPLOADS_PER_SECOND * 6 + 3
     assert sum(any(edit.uploads for edit in card.edits) for card in cards) >= 25  # previews did go out
     assert all(card.attachments == [] for card in cards)
 
@@ -58,7 +48,7 @@ async def test_bot_token_edits_share_the_channels_limit_without_a_429(tmp_path: 
         bot_edits = [edit.at for card in cards if card.channel_id == channel.id
                      for edit in card.edits if edit.via == "channel"]
         assert bot_edits  # the cards did go on through the bot token
-        assert _most_in_a_window(bot_edits, 5.0) <= 5
-        assert _most_in_a_window(bot_edits, 10.0) <= 10 * CHANNEL_EDITS_PER_SECOND + 1
+        assert most_in_a_window(bot_edits, 5.0) <= 5
+        assert most_in_a_window(bot_edits, 10.0) <= 10 * CHANNEL_EDITS_PER_SECOND + 1
     assert all(_throttled(card) for card in cards)
     assert all(card.attachments == [] for card in cards)

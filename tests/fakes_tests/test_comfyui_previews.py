@@ -54,6 +54,17 @@ async def _run(http: aiohttp.ClientSession, fake: FakeComfyUI, *, flags: bool = 
                 return body["prompt_id"], seen
 
 
+async def _the_rest(ws: aiohttp.ClientWebSocketResponse) -> list[Any]:
+    """What the socket still receives until it has been quiet for 0.2 s (the server is idle)."""
+    seen: list[Any] = []
+    while True:
+        try:
+            message = await ws.receive(timeout=0.2)
+        except TimeoutError:
+            return seen
+        seen.append(bytes(message.data) if message.type == aiohttp.WSMsgType.BINARY else json.loads(message.data))
+
+
 def _frames(seen: list[Any]) -> list[bytes]:
     return [m for m in seen if isinstance(m, bytes)]
 
@@ -142,14 +153,7 @@ async def test_an_old_server_ignores_the_flags_and_sends_type1(http: aiohttp.Cli
         await post_prompt(http, fake.url, seed_graph(), client_id=client_id,
                           extra_data={"preview_method": "latent2rgb"})
         await fake.wait_idle()
-        kinds = []
-        while True:
-            try:
-                message = await ws.receive(timeout=0.2)
-            except TimeoutError:
-                break
-            kinds.append(message.data[:4] if message.type == aiohttp.WSMsgType.BINARY
-                         else json.loads(message.data)["type"])
+        kinds = [m[:4] if isinstance(m, bytes) else m["type"] for m in await _the_rest(ws)]
     assert "feature_flags" not in kinds
     assert kinds.count(b"\x00\x00\x00\x01") == 2
 
@@ -173,12 +177,5 @@ async def test_a_prompt_without_client_id_broadcasts_its_type1_frames(http: aioh
         await ws.receive_json(timeout=5)
         await post_prompt(http, fake.url, seed_graph(), extra_data={"preview_method": "latent2rgb"})
         await fake.wait_idle()
-        frames = []
-        while True:
-            try:
-                message = await ws.receive(timeout=0.2)
-            except TimeoutError:
-                break
-            if message.type == aiohttp.WSMsgType.BINARY:
-                frames.append(message.data)
+        frames = _frames(await _the_rest(ws))
     assert [f[:8] for f in frames] == [struct.pack(">II", 1, 1)] * 2
