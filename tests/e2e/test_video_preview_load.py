@@ -21,8 +21,8 @@ def _throttled(card: StoredMessage) -> bool:
 
 
 async def test_fifty_cards_keep_the_throttle_and_the_upload_budget(tmp_path: Path) -> None:
-    comfy = {"steps": 16, "step_seconds": 0.5}
-    async with crowd_world(tmp_path, backends=50, members=50, channels=5, comfy=comfy,
+    comfy = {"steps": 12, "step_seconds": 0.5}
+    async with crowd_world(tmp_path, backends=50, members=50, channels=10, comfy=comfy,
                            preview_uploads_per_second=UPLOADS_PER_SECOND) as crowd:
         cards = await crowd.render_all(50)
         limited = crowd.world.discord.rate_limited

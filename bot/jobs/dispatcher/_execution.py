@@ -45,13 +45,13 @@ class Execution:
                  graph_for: GraphBuilder, deliver: Deliver, outcomes: Outcomes,
                  extra_data_for: ExtraDataBuilder | None = None) -> None:
         self.store = store
-        self.extra_data_for = extra_data_for
         self.scheduler = scheduler
         self.pool = pool
         self.config = config
         self.graph_for = graph_for
         self.deliver = deliver
         self.outcomes = outcomes
+        self.extra_data_for = extra_data_for
 
     async def run(self, attempt: Attempt) -> None:
         """Carry the attempt as far as it goes; any bug ends the job, never the dispatcher."""
