@@ -44,8 +44,10 @@ FEATURE_FLAGS: Final = {"type": "feature_flags", "data": {"supports_preview_meta
 _PREVIEW_IMAGE = 1
 _PREVIEW_IMAGE_WITH_METADATA = 4
 _FORMATS = {1: "image/jpeg", 2: "image/png"}
-# A 512-pixel preview is tens of kilobytes; anything near this is not a preview.
+# A 512-pixel preview is tens of kilobytes and its metadata a hundred bytes; anything near these
+# is not a preview (and its JSON is not parsed on the event loop).
 _MAX_IMAGE_BYTES = 8 << 20
+_MAX_METADATA_BYTES = 64 << 10
 _SIGNATURES = (
     (b"\xff\xd8\xff", "image/jpeg"),
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -101,6 +103,8 @@ def _with_metadata(data: bytes, received_at: float) -> Preview:
     if len(data) < 8:
         raise CorruptFrame("a preview frame cut short before its metadata length")
     (length,) = struct.unpack_from(">I", data, 4)
+    if length > _MAX_METADATA_BYTES:
+        raise CorruptFrame(f"preview metadata of {length} bytes is too large to be one")
     if 8 + length > len(data):
         raise CorruptFrame(f"preview metadata of {length} bytes runs past the frame's {len(data)}")
     try:

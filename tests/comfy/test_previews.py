@@ -63,6 +63,12 @@ def test_garbage_is_a_corrupt_frame(index: int) -> None:
         parse_frame(garbage_frame(index, "p-1", "6", JPEG), 0.0)
 
 
+def test_oversized_metadata_is_not_parsed() -> None:
+    metadata = b'{"prompt_id": "' + b"x" * (1 << 17) + b'"}'
+    with pytest.raises(CorruptFrame, match="too large"):
+        parse_frame(struct.pack(">II", 4, len(metadata)) + metadata + JPEG, 0.0)
+
+
 def test_an_unknown_preview_method_is_refused() -> None:
     with pytest.raises(ValueError, match="latent2rgb"):
         preview_extra_data("fancy")
