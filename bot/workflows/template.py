@@ -3,9 +3,12 @@
 A template file is `{"name", "description", "kind"?: "t2v" | "i2v", "workflow": <ComfyUI API
 graph>, "bindings": {param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param:
 value}, "limits"?: {param: {"min"?, "max"?}}, "label"?: {"en-US": ..., "zh-CN": ...},
-"vram_gb"?: N}` (README, "Workflow templates"). `label` is the friendly name `/video` offers
-when several templates are configured; `vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI
-reports it) a GPU needs for the template: a backend whose GPU has less is not given its jobs.
+"vram_gb"?: N, "preview_method"?: "latent2rgb" | "taesd" | "auto" | "none"}` (README, "Workflow
+templates"). `label` is the friendly name `/video` offers when several templates are configured;
+`vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI reports it) a GPU needs for the
+template: a backend whose GPU has less is not given its jobs. `preview_method` is what ComfyUI
+is asked to draw live previews with (default latent2rgb; "none" for a graph whose sampler
+cannot preview).
 
 `kind` says what a template starts from: text only (`t2v`, the default) or a member's picture
 (`i2v`). An i2v template binds `image` to the `image` input of a LoadImage node; the value
@@ -125,6 +128,7 @@ class _TemplateFile(BaseModel):
     limits: dict[str, _LimitSpec] = {}
     label: dict[str, StrictStr] = {}
     vram_gb: PositiveFloat | None = None
+    preview_method: Literal["latent2rgb", "taesd", "auto", "none"] | None = None
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -144,6 +148,7 @@ class Template:
     _graph: dict[str, Any] = field(repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)  # by language ("en", "zh")
     vram_gb: float | None = None  # total VRAM a GPU needs for it (GB); None: not declared
+    preview_method: str | None = None  # None: the bot's default
 
     def label(self, locale: object | None = None) -> str:
         """The friendly name in the locale's language, else in the other one, else the name."""
@@ -266,6 +271,7 @@ def parse_template(text: str, source: str) -> Template:
         _graph=graph,
         labels=MappingProxyType(labels),
         vram_gb=spec.vram_gb,
+        preview_method=spec.preview_method,
     )
 
 

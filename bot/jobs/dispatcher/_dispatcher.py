@@ -18,7 +18,7 @@ from bot.comfy.watch import Progress
 from bot.jobs.admin import QueueAdmin
 from bot.jobs.dispatcher._attempt import Attempt
 from bot.jobs.dispatcher._backends import BackendPool, BackendView, Slot
-from bot.jobs.dispatcher._callbacks import Deliver, GraphBuilder, JobObserver
+from bot.jobs.dispatcher._callbacks import Deliver, ExtraDataBuilder, GraphBuilder, JobObserver
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._execution import Execution
 from bot.jobs.dispatcher._outcomes import Outcomes
@@ -48,11 +48,13 @@ class Dispatcher:
         templates: Mapping[str, TemplateNeeds] | None = None,
         metrics: Metrics | None = None,
         images: StartImages | None = None,
+        extra_data_for: ExtraDataBuilder | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.config = config or DispatchConfig()
         self.graph_for = graph_for
+        self.extra_data_for = extra_data_for
         self.metrics = metrics
         self.images = images  # jobs' start pictures: uploaded with each submission, swept hourly
         self._pool = BackendPool(backends, templates=templates, interval=self.config.health_interval,
@@ -76,7 +78,7 @@ class Dispatcher:
         self._outcomes = Outcomes(self.store, self.scheduler, self._pool, self.config, observer or JobObserver(),
                                   self.metrics)
         self._execution = Execution(self.store, self.scheduler, self._pool, self.config, self.graph_for, deliver,
-                                    self._outcomes, self.images)
+                                    self._outcomes, self.images, self.extra_data_for)
         self.config.output_dir.mkdir(parents=True, exist_ok=True)
         await self._pool.start()
         for attempt in await unfinished_attempts(self.store, self._pool, self._outcomes, self.config.output_dir,

@@ -17,11 +17,12 @@ import logging
 from pathlib import Path
 
 from bot.comfy.errors import ComfyError
+from bot.comfy.previews import Preview
 from bot.comfy.render import RenderHooks, render
 from bot.comfy.watch import Progress
 from bot.jobs.dispatcher._attempt import Attempt
 from bot.jobs.dispatcher._backends import BackendPool, Slot
-from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, GraphBuilder
+from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, ExtraDataBuilder, GraphBuilder
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._outcomes import Outcomes
 from bot.jobs.scheduler import Scheduler
@@ -44,7 +45,7 @@ class _Superseded(Exception):
 class Execution:
     def __init__(self, store: Store, scheduler: Scheduler, pool: BackendPool, config: DispatchConfig,
                  graph_for: GraphBuilder, deliver: Deliver, outcomes: Outcomes,
-                 images: StartImages | None = None) -> None:
+                 images: StartImages | None = None, extra_data_for: ExtraDataBuilder | None = None) -> None:
         self.store = store
         self.scheduler = scheduler
         self.pool = pool
@@ -53,6 +54,7 @@ class Execution:
         self.deliver = deliver
         self.outcomes = outcomes
         self.images = images
+        self.extra_data_for = extra_data_for
 
     async def run(self, attempt: Attempt) -> None:
         """Carry the attempt as far as it goes; any bug ends the job, never the dispatcher."""
@@ -89,10 +91,11 @@ class Execution:
         path = self.config.output_dir / f"job-{job.id}.mp4"
         graph = slot.backend.adapt(self.graph_for(job))
         images = await self.images.uploads(job) if self.images is not None else []
+        extra_data = self.extra_data_for(job) if self.extra_data_for is not None else None
         await render(slot.backend.client, slot.backend.events, graph, path,
                      max_bytes=self.config.max_download_bytes, watch=self.config.watch,
                      hooks=self._hooks(attempt, slot), prompt_id=job.prompt_id, reattach=not attempt.fresh,
-                     images=images)
+                     images=images, extra_data=extra_data)
         attempt.job = await self._fetched(attempt.job, path)
         if attempt.job.state is not JobState.FETCHED:
             path.unlink(missing_ok=True)  # cancelled while we downloaded: nobody will post it
@@ -116,10 +119,14 @@ class Execution:
                 attempt.job = await self.outcomes.move(attempt.job, JobState.RUNNING) or attempt.job
             await self.outcomes.observer.on_progress(attempt.job, progress)
 
+        async def on_preview(preview: Preview) -> None:
+            await self.outcomes.observer.on_preview(attempt.job, preview)
+
         async def on_rendered() -> None:
             attempt.finishing = True
 
-        return RenderHooks(on_submitted=on_submitted, on_progress=on_progress, on_rendered=on_rendered)
+        return RenderHooks(on_submitted=on_submitted, on_progress=on_progress, on_preview=on_preview,
+                           on_rendered=on_rendered)
 
     async def _fetched(self, job: JobRecord, path: Path) -> JobRecord:
         """The video is on disk: move the job to fetched, unless it moved on meanwhile."""
