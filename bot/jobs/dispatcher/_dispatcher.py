@@ -1,9 +1,9 @@
 """The dispatcher's life and its one claim loop: start (check the backends, recover, claim),
-stop, claiming onto backends (spread first, then deepen to `prefetch`; each backend takes only
-templates it can run, preferring the one it has loaded), cancel wherever a job is, and what
-others may read about the backends and the jobs on them. The loop is woken by the store's
-change notices (this process's or, on PostgreSQL, any process's) and by a slow poll, the
-safety net for notices lost while a listener reconnects.
+stop, claiming onto backends (spread first, then deepen to `prefetch`, never prefetching a job
+an idle backend could run; each backend takes only templates it can run, preferring the one it
+has loaded), cancel wherever a job is, and what others may read about the backends and the jobs
+on them. The loop is woken by the store's change notices (this process's or, on PostgreSQL, any
+process's) and by a slow poll, the safety net for notices lost while a listener reconnects.
 """
 
 from __future__ import annotations
@@ -171,11 +171,14 @@ class Dispatcher:
         for depth in range(1, 2 + self.config.prefetch):
             for slot in self._pool.slots:
                 while slot not in dry and slot.open and len(slot.attempts) < depth:
-                    if not await self._claim_into(slot):
+                    if not await self._claim_into(slot, prefetch=depth > 1):
                         dry.add(slot)
 
-    async def _claim_into(self, slot: Slot) -> bool:
-        job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
+    async def _claim_into(self, slot: Slot, *, prefetch: bool = False) -> bool:
+        templates = self._pool.prefetchable(slot) if prefetch else slot.able
+        if templates is not None and not templates:
+            return False
+        job = await self.scheduler.claim_next(slot.name, templates=templates, prefer=self._pool.preferred(slot),
                                               window=self.config.affinity_window)
         if job is None:
             return False
