@@ -45,15 +45,15 @@ class Crowd:
     members: list[FakeUser]
     channels: list[FakeChannel]
 
-    async def request(self, n: int, prompt: str | None = None) -> InteractionHandle:
+    async def request(self, n: int, prompt: str | None = None, **options: Any) -> InteractionHandle:
         """`/video` from the n-th member, in the channel they share with every n-th (round robin)."""
-        return await self.world.discord.slash("video", {"prompt": prompt or f"clip {n}"}, user=self.members[n],
-                                              channel=self.channels[n % len(self.channels)])
+        return await self.world.discord.slash("video", {"prompt": prompt or f"clip {n}", **options},
+                                              user=self.members[n], channel=self.channels[n % len(self.channels)])
 
-    async def render_all(self, jobs: int, timeout: float = 90.0) -> list[StoredMessage]:
-        """`/video` from the first `jobs` members at once; their cards, once every video is
-        posted and every card says so."""
-        handles = [await self.request(n) for n in range(jobs)]
+    async def render_all(self, jobs: int, timeout: float = 90.0, **options: Any) -> list[StoredMessage]:
+        """`/video` (with `options`) from the first `jobs` members at once; their cards, once
+        every video is posted and every card says so."""
+        handles = [await self.request(n, **options) for n in range(jobs)]
         cards = [await card_of(handle, timeout=20) for handle in handles]
         await asyncio.gather(*(wait_state(self.world, job_id_of(card), JobState.DELIVERED, timeout=timeout)
                                for card in cards))
