@@ -12,7 +12,7 @@ import aiohttp
 import discord
 import pytest
 
-from tests.fakes.discord import FakeDiscord, Limit, RateLimits, running_bot
+from tests.fakes.discord import FakeDiscord, Limit, RateLimits, StoredMessage, running_bot
 from tests.fakes_tests.test_discord_fake import SampleBot
 
 
@@ -103,13 +103,18 @@ async def test_discord_py_waits_instead_of_hammering() -> None:
     assert times[-1] - times[0] >= 1.4  # four windows of two
 
 
+async def _sent_with(bot: SampleBot, fake: FakeDiscord, embed: discord.Embed,
+                     filename: str) -> tuple[discord.Message, StoredMessage]:
+    """`embed` posted in #general with one file, as discord.py sees it and as the fake keeps it."""
+    channel = bot.get_partial_messageable(fake.world.channel_named("general").id)
+    sent = await channel.send(embed=embed, file=discord.File(io.BytesIO(b"jpeg"), filename))
+    return sent, fake.messages[sent.id]
+
+
 async def test_an_embed_shows_its_attachment_and_members_see_no_loose_file(fake: FakeDiscord) -> None:
     async with running_bot(SampleBot(), fake) as bot:
-        general = fake.world.channel_named("general")
-        channel = bot.get_partial_messageable(general.id)
         embed = discord.Embed(title="card").set_image(url="attachment://preview.jpg")
-        sent = await channel.send(embed=embed, file=discord.File(io.BytesIO(b"jpeg"), "preview.jpg"))
-        stored = fake.messages[sent.id]
+        sent, stored = await _sent_with(bot, fake, embed, "preview.jpg")
         (attachment,) = stored.attachments
         assert stored.embeds[0]["image"]["url"] == attachment.url and stored.loose_attachments == []
         assert sent.embeds[0].image.url == attachment.url
@@ -127,11 +132,8 @@ async def test_only_attachment_references_keep_a_file_inside_the_embed(fake: Fak
     (discord-api-docs #4809, #5675); a file kept by id may be named again, and the new list
     replaces the old."""
     async with running_bot(SampleBot(), fake) as bot:
-        general = fake.world.channel_named("general")
-        channel = bot.get_partial_messageable(general.id)
         card = discord.Embed(title="card").set_thumbnail(url="attachment://start.jpg")
-        sent = await channel.send(embed=card, file=discord.File(io.BytesIO(b"jpeg"), "start.jpg"))
-        stored = fake.messages[sent.id]
+        sent, stored = await _sent_with(bot, fake, card, "start.jpg")
         (start,) = sent.attachments
         by_url = discord.Embed(title="by URL").set_thumbnail(url=sent.embeds[0].thumbnail.url)
         await sent.edit(embed=by_url)
