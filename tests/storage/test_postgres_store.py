@@ -1,6 +1,6 @@
 """What only PostgreSQL has: its migrations under an advisory lock, change notices across
-processes, a lost server as a plain `StoreUnavailable` that heals by itself, and the affinity
-claim's lock."""
+processes, a lost server as a plain `StoreUnavailable` that heals by itself, the affinity
+claim's lock, and the pool's traffic."""
 
 from __future__ import annotations
 
@@ -136,11 +136,30 @@ async def test_hot_queries_use_an_index(open_db: OpenDb, name: str) -> None:
     assert isinstance(store, PostgresStore)
     sql = pg(HOT_QUERIES[name])
     dummies = {"text": "x", "float8": 0.0}
-    async with store.pool.connection() as conn:
-        await conn.execute("SET enable_seqscan = off")  # an empty table: make the planner show its hand
+    async with store.pool.transaction() as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")  # an empty table: make the planner show its hand
         params = [dummies.get(t.name, 0) for t in (await conn.prepare(sql)).get_parameters()]
         plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {sql}", *params))
     assert not re.search(r"Seq Scan on jobs", plan), plan
+
+
+async def test_a_store_call_sends_its_statement_and_nothing_more(open_db: OpenDb) -> None:
+    """The pool hands a connection back as it is: asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`... on every release) is a round trip after every store call, and the store
+    leaves nothing on a pooled connection for it to undo."""
+    store = await open_db()
+    assert isinstance(store, PostgresStore)
+    sent: list[str] = []
+
+    def log(query: asyncpg.connection.LoggedQuery) -> None:
+        sent.append(query.query)
+
+    async with store.pool.connection() as conn:  # used one at a time, the pool keeps one
+        conn.add_query_logger(log)
+    await store.jobs.count_queued()
+    async with store.pool.connection() as conn:
+        conn.remove_query_logger(log)
+    assert sent == [pg(HOT_QUERIES["count_queued"])]
 
 
 async def test_a_claim_affinity_cannot_change_does_not_wait_for_the_affinity_lock(open_db: OpenDb, url: str) -> None:
