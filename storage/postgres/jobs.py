@@ -10,7 +10,9 @@ With affinity (`prefer` and a `window`, the rule of `JobStore.claim_next`), the 
 transaction under a transaction-level advisory lock: the head, the first preferred job of the
 head's class, the "is anyone ahead of it passed over `window` times?" check and the `+1` of
 the jobs ahead must see one another's effects, which SQLite gets from its single writer and
-PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over.
+PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over;
+nor do claims whose candidates are all of the preferred template, or none is (the rule then
+takes the head too).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from storage.records import (
     QueueSummary,
 )
 
-__all__ = ["PgJobStore", "claim_sql"]
+__all__ = ["PgJobStore", "claim_sql", "AFFINITY_LOCK"]
 
 _QUEUE_ORDER = "priority_class, round, id"
 # $4 the excluded guilds, $5 the templates the backend can run (NULL: any).
@@ -160,7 +162,7 @@ class PgJobStore:
             return None
         names = None if templates is None else sorted(set(templates))
         guilds = list(exclude_guilds)
-        if prefer is None or window <= 0:
+        if not _affinity_may_choose(names, prefer, window):
             row = await self._db.fetchrow(_CLAIM, (backend, prompt_id, now, guilds, names))
             return job_record(row) if row else None
         for _ in range(_AFFINITY_TRIES):
@@ -250,6 +252,16 @@ class PgJobStore:
             details = {**audit.details, "jobs": [job.id for job in jobs]}
             await insert_audit(conn, replace(audit, details=details))
             return jobs
+
+
+def _affinity_may_choose(names: list[str] | None, prefer: str | None, window: int) -> bool:
+    """Whether the rule may take anything but the head. Not when no job of `prefer` can be a
+    candidate, nor when every candidate is one (a backend that runs one template, the usual
+    deployment): then the head is taken and nothing counted, as a plain claim does without
+    queueing behind every process's affinity claims for the lock."""
+    if prefer is None or window <= 0:
+        return False
+    return names is None or (prefer in names and len(names) > 1)
 
 
 async def _preferred(conn: Any, guilds: list[int], names: list[str] | None, head: tuple[int, int, int],
