@@ -28,26 +28,15 @@ import argparse
 import asyncio
 import random
 import resource
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 from _common import percentile, report
+from _queue import BACKENDS, GUILDS, enqueue_all, temporary_store, wire
 
-from bot.jobs import (
-    Admission,
-    EtaModel,
-    JobRequest,
-    JobState,
-    Limits,
-    RateLimiter,
-    Requester,
-    Scheduler,
-    SystemClock,
-)
+from bot.jobs import JobState, Scheduler
 from storage import Store, open_store
 
 TARGETS = {
@@ -58,8 +47,6 @@ TARGETS = {
     "peak_rss_mb": ("<", 150.0),
     "recovery_s": ("<", 2.0),
 }
-BACKENDS = ("gpu-1", "gpu-2", "gpu-3", "gpu-4")
-GUILDS = 20
 
 
 async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float]:
@@ -70,34 +57,6 @@ async def timed(call: Callable[[], Awaitable[object]], count: int) -> list[float
         await call()
         samples.append((time.perf_counter() - start) * 1000)
     return samples
-
-
-def wire(db: Store, jobs: int) -> tuple[Admission, Scheduler]:
-    clock = SystemClock()
-    rate = RateLimiter(db.quotas, clock)
-    scheduler = Scheduler(db, clock, rate, eta=EtaModel(db.runs, clock), backends=BACKENDS)
-    # Limits generous enough that nothing is refused: we measure the path, not the policy.
-    limits = Limits(videos_per_hour=10_000, burst=1_000, max_active=1_000)
-    return Admission(db, scheduler, rate, clock, defaults=limits, max_queued=jobs * 2), scheduler
-
-
-def request_of(n: int, users: int) -> tuple[Requester, JobRequest]:
-    user = n % users
-    requester = Requester(guild_id=1000 + user % GUILDS, channel_id=1, user_id=user)
-    params = {"prompt": f"clip {n}: a cat surfing a wave at sunset", "seed": n, "frames": 81}
-    return requester, JobRequest("wan-native", params)
-
-
-async def enqueue_all(admission: Admission, jobs: int, users: int, concurrency: int) -> float:
-    gate = asyncio.Semaphore(concurrency)
-
-    async def one(n: int) -> None:
-        async with gate:
-            await admission.submit(*request_of(n, users))
-
-    start = time.perf_counter()
-    await asyncio.gather(*(one(n) for n in range(jobs)))
-    return jobs / (time.perf_counter() - start)
 
 
 async def measure_picks(db: Store, scheduler: Scheduler, count: int) -> list[float]:
@@ -139,22 +98,6 @@ async def measure_claims(location: str | Path, jobs: int, claimers: int = 8) -> 
         await db.close()
     assert len(taken) == len(set(taken)) == jobs, (len(taken), len(set(taken)))
     return jobs / elapsed
-
-
-@asynccontextmanager
-async def temporary_store(engine: str) -> AsyncIterator[str | Path]:
-    """Where the bench's store lives: a temporary SQLite file or a temporary PostgreSQL."""
-    with tempfile.TemporaryDirectory(prefix="wanbot-bench-") as tmp:
-        if engine == "sqlite":
-            yield Path(tmp) / "queue.db"
-            return
-        import pgserver  # the test extra
-
-        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
 
 
 async def run(engine: str, jobs: int, users: int, concurrency: int) -> dict[str, float]:

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from bot.comfy.backend import Backend
+from bot.comfy.previews import DEFAULT_PREVIEW_METHOD, preview_extra_data
 from bot.comfy.watch import Watch
 from bot.jobs import Admission, Clock, EtaModel, Limits, QueueAdmin, RateLimiter, Scheduler, SystemClock
 from bot.jobs.dispatcher import Deliver, DispatchConfig, Dispatcher, JobObserver
@@ -101,11 +102,16 @@ class Services:
         def graph_for(job: JobRecord) -> dict[str, Any]:
             return template_for(job).render(job.params)
 
+        def extra_data_for(job: JobRecord) -> dict[str, Any]:
+            method = template_for(job).preview_method or DEFAULT_PREVIEW_METHOD
+            return preview_extra_data("none" if settings.preview == "off" else method)
+
         images = StartImages(settings.output_dir, keep_for=settings.image_keep_days * 86_400,
                              targets=lambda job: tuple(template_for(job).image_targets))
         metrics = Metrics(job_states=[s.value for s in JobState])
         dispatcher = Dispatcher(db, scheduler, backends, graph_for, config=config,
-                                templates=templates, metrics=metrics, images=images)
+                                templates=templates, metrics=metrics, images=images,
+                                extra_data_for=extra_data_for)
         return cls(settings, db, clock, rate, eta, scheduler, admission, QueueAdmin(db, clock), templates,
                    backends, dispatcher, session, metrics, images)
 

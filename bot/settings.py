@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -57,6 +57,8 @@ EXAMPLES: dict[str, str] = {
     "WANBOT_ENCODE_CONCURRENCY": "1 (videos re-encoded to fit Discord's limit at once; each uses every core)",
     "WANBOT_AFFINITY_WINDOW": "4 (places a job may be moved back so a GPU keeps its loaded model; 0: strict fair order)",
     "WANBOT_IMAGE_KEEP_DAYS": "7 (days a start picture is kept after its last use, for Reroll and Same settings)",
+    "WANBOT_PREVIEW": "still (or animated, or off)",
+    "WANBOT_PREVIEW_UPLOADS_PER_SECOND": "5 (status-card edits carrying a preview image, for all cards together)",
     # Several processes (a cluster).
     "WANBOT_SHARD_COUNT": "2 (the same number on every process of the bot)",
     "WANBOT_SHARD_IDS": "0,1 (with WANBOT_SHARD_COUNT=4: this process connects shards 0 and 1 of 0-3)",
@@ -160,6 +162,13 @@ class Settings(BaseSettings):
     # Members' start pictures (image-to-video) are kept in <db folder>/outputs/images/ while a job
     # uses them and this long after their last use, so Reroll and Same settings can start again.
     image_keep_days: float = Field(default=7.0, gt=0, alias="WANBOT_IMAGE_KEEP_DAYS")
+
+    # Live previews on the status card while the sampler runs: the latest frame, the last few as
+    # a small loop, or none (and ComfyUI is asked not to make any).
+    preview: Literal["off", "still", "animated"] = Field(default="still", alias="WANBOT_PREVIEW")
+    # Every edit of a card that shows a preview uploads the image again; this caps those uploads
+    # for all cards together (bandwidth, and well under Discord's global 50 requests a second).
+    preview_uploads_per_second: float = Field(default=5.0, gt=0, le=40, alias="WANBOT_PREVIEW_UPLOADS_PER_SECOND")
 
     # Several processes (a cluster): the Discord gateway's shards split between them. Unset, one
     # process connects every shard and Discord recommends how many. Delivery and card edits go

@@ -37,7 +37,7 @@ from storage.records import (
     QueuePosition,
     QueueSummary,
 )
-from storage.sqlite import Connections, Row
+from storage.sqlite import Connections
 
 __all__ = [
     "SqliteJobStore",

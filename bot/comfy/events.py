@@ -4,6 +4,13 @@ ComfyUI sends a prompt's events only to the socket whose clientId submitted it a
 when that socket is down, so this module keeps one socket per backend under the client's fixed
 clientId, reconnects with the same id, and counts reconnects: whoever waits on a prompt must
 reconcile with /queue and /history after a reconnect because events in the gap are gone.
+
+Binary frames are live previews (`bot.comfy.previews`), delivered as `preview` events. Every
+connection first announces `supports_preview_metadata`, so a current server sends previews
+with their prompt_id; a type 1 preview (an older server) has none and goes to the prompt the
+socket last saw executing, and to nobody when that is unknown (right after a reconnect, until
+the next `executing`), so that no prompt ever gets another's preview. A corrupt frame is
+dropped and logged once per prompt.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,18 +28,24 @@ from typing import Any
 import aiohttp
 
 from bot.comfy.client import ComfyClient
+from bot.comfy.previews import FEATURE_FLAGS, CorruptFrame, Preview, parse_frame
 
 __all__ = ["Event", "EventStream", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 _SUBSCRIPTION_BUFFER = 2048
+_CORRUPT_LOGGED = 256  # prompts whose corrupt previews were logged already (oldest forgotten)
+_PROMPT_ENDS = ("execution_success", "execution_error", "execution_interrupted")
 
 
 @dataclass(frozen=True)
 class Event:
+    """A JSON message, or (type `preview`, with `preview` set) a live preview image."""
+
     type: str
     data: dict[str, Any]
+    preview: Preview | None = None
 
     @property
     def prompt_id(self) -> str | None:
@@ -87,6 +102,8 @@ class EventStream:
         self._task: asyncio.Task[None] | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._connects = 0
+        self._executing: str | None = None  # the prompt this socket last saw start a node
+        self._corrupt_logged: OrderedDict[str, None] = OrderedDict()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -145,8 +162,17 @@ class EventStream:
         prompt_id = event.prompt_id
         if prompt_id is None:
             return
+        self._follow_execution(event, prompt_id)
         for sub in self._subs.get(prompt_id, ()):
             sub.put(event)
+
+    def _follow_execution(self, event: Event, prompt_id: str) -> None:
+        """Which prompt runs now, as far as this socket can tell (for type 1 previews)."""
+        starts = event.type == "execution_start" or (event.type == "executing" and event.data.get("node") is not None)
+        if starts:
+            self._executing = prompt_id
+        elif prompt_id == self._executing and (event.type == "executing" or event.type in _PROMPT_ENDS):
+            self._executing = None
 
     # ----------------------------------------------------------------- the socket
 
@@ -174,6 +200,9 @@ class EventStream:
             max_msg_size=0,
         ) as ws:
             self._ws = ws
+            self._executing = None  # whatever ran may have ended while we were away
+            # ComfyUI reads feature flags from the first message only.
+            await ws.send_json(FEATURE_FLAGS)
             self._connects += 1
             if self._connects > 1:
                 self.reconnects += 1
@@ -182,9 +211,10 @@ class EventStream:
             async for msg in ws:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     self._on_text(msg.data)
+                elif msg.type is aiohttp.WSMsgType.BINARY:
+                    self._on_binary(msg.data)
                 elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
                     break
-                # Binary frames are preview images: not used.
 
     def _on_text(self, text: str) -> None:
         self.messages_seen += 1
@@ -195,3 +225,29 @@ class EventStream:
         if isinstance(raw, dict) and isinstance(raw.get("type"), str):
             data = raw.get("data")
             self._dispatch(Event(raw["type"], data if isinstance(data, dict) else {}))
+
+    def _on_binary(self, data: bytes) -> None:
+        self.messages_seen += 1
+        try:
+            preview = parse_frame(data, time.monotonic())
+        except CorruptFrame as exc:
+            self._log_corrupt(self._executing, str(exc))
+            return
+        if preview is None:
+            return
+        prompt_id = preview.prompt_id or self._executing
+        if prompt_id is None:
+            log.debug("comfy websocket %s: a preview of an unknown prompt, dropped", self.client.name)
+            return
+        for sub in self._subs.get(prompt_id, ()):
+            sub.put(Event("preview", {"prompt_id": prompt_id, "node": preview.node_id}, preview))
+
+    def _log_corrupt(self, prompt_id: str | None, why: str) -> None:
+        key = prompt_id or "?"
+        if key in self._corrupt_logged:
+            return
+        self._corrupt_logged[key] = None
+        if len(self._corrupt_logged) > _CORRUPT_LOGGED:
+            self._corrupt_logged.popitem(last=False)
+        log.warning("comfy websocket %s: dropped a corrupt preview frame (prompt %s): %s",
+                    self.client.name, key, why)

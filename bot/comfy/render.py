@@ -6,6 +6,9 @@ This is the only implementation of those steps. `wanbot generate` and the benchm
 `RenderHooks` (the prompt_id the server answered, progress, the moment the download starts)
 and `reattach` (follow a prompt submitted by an earlier process instead of submitting).
 
+Live previews are asked for per prompt (`extra_data`, see `bot.comfy.previews`) and handed to
+`on_preview` as they arrive; a server or workflow that sends none changes nothing else.
+
 A server older than client-chosen prompt ids ignores ours and answers with its own: every step
 after the POST uses the id the server answered, and `on_submitted` hands it to the caller
 before anything else happens, so a cancel or a later re-attach can find the prompt.
@@ -33,7 +36,7 @@ from bot.comfy.client import ComfyClient, Where
 from bot.comfy.errors import ComfyError, OutputMissing, Stalled
 from bot.comfy.events import EventStream, Subscription
 from bot.comfy.protocol import HistoryEntry
-from bot.comfy.watch import Progress, ProgressCallback, Watch, watch_prompt
+from bot.comfy.watch import PreviewCallback, Progress, ProgressCallback, Watch, watch_prompt
 
 __all__ = ["INPUT_SUBFOLDER", "InputImage", "RenderHooks", "RenderResult", "render", "fetch_video"]
 
@@ -70,12 +73,13 @@ class RenderHooks:
 
     `on_submitted(prompt_id)`: the server queued the prompt under `prompt_id` (its own id when
     it ignored ours). Not called when re-attaching to a prompt the server still knows.
-    `on_progress(progress)`: may be a plain function or a coroutine function.
+    `on_progress(progress)`, `on_preview(preview)`: may be plain functions or coroutine functions.
     `on_rendered()`: the prompt finished; the download starts.
     """
 
     on_submitted: Callable[[str], Awaitable[None]] | None = None
     on_progress: ProgressCallback | None = None
+    on_preview: PreviewCallback | None = None
     on_rendered: Callable[[], Awaitable[None]] | None = None
 
 
@@ -95,11 +99,13 @@ class _Run:
     """One prompt being followed: the id the server knows it by and when it started running."""
 
     def __init__(self, client: ComfyClient, events: EventStream, graph: dict[str, Any], prompt_id: str,
-                 watch: Watch | None, hooks: RenderHooks, images: Sequence[InputImage]) -> None:
+                 watch: Watch | None, hooks: RenderHooks, images: Sequence[InputImage],
+                 extra_data: dict[str, Any] | None) -> None:
         self.client = client
         self.events = events
         self.graph = graph
         self.images = images
+        self.extra_data = extra_data
         self.prompt_id = prompt_id
         self.watch = watch
         self.hooks = hooks
@@ -126,14 +132,15 @@ class _Run:
             if not reattach:
                 sub = await self.submit(sub)
             return await watch_prompt(self.client, self.events, self.prompt_id, graph=self.graph,
-                                      watch=self.watch, on_progress=self.progress, subscription=sub)
+                                      watch=self.watch, on_progress=self.progress,
+                                      on_preview=self.hooks.on_preview, subscription=sub)
         finally:
             self.events.unsubscribe(sub)
 
     async def submit(self, sub: Subscription) -> Subscription:
         await self.upload_images()
         self.on_server = True  # from the POST on: the answer may be lost after the server queued it
-        accepted = await self.client.submit(self.graph, prompt_id=self.prompt_id)
+        accepted = await self.client.submit(self.graph, prompt_id=self.prompt_id, extra_data=self.extra_data)
         if accepted.prompt_id != self.prompt_id:
             # An old server chose its own id. Its first events went unheard; the watch's first
             # poll of /queue and /history catches up.
@@ -178,9 +185,11 @@ async def render(
     reattach: bool = False,
     cancel_on_cancel: bool = False,
     images: Sequence[InputImage] = (),
+    extra_data: dict[str, Any] | None = None,
 ) -> RenderResult:
     """Run `graph` on the backend (or, with `reattach`, follow `prompt_id` submitted earlier)
-    and write its video to `dest`. `images` are uploaded before each submission.
+    and write its video to `dest`. `images` are uploaded before each submission; `extra_data`
+    goes with the submission (the preview method).
 
     A stalled prompt is taken off the server before Stalled is raised: nobody waits for it any
     more. When the caller is cancelled, the prompt stays on the server (a restarted dispatcher
@@ -190,7 +199,8 @@ async def render(
     """
     if reattach and prompt_id is None:
         raise ValueError("re-attaching needs the prompt_id of the earlier submission")
-    run = _Run(client, events, graph, prompt_id or str(uuid.uuid4()), watch, hooks or RenderHooks(), images)
+    run = _Run(client, events, graph, prompt_id or str(uuid.uuid4()), watch, hooks or RenderHooks(), images,
+               extra_data)
     started = time.monotonic()
     try:
         entry = await run.finish(reattach)

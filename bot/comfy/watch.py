@@ -20,9 +20,10 @@ from bot.comfy.client import ComfyClient, Location, Where
 from bot.comfy.errors import Interrupted, PromptLost, Stalled
 from bot.comfy.events import Event, EventStream, Subscription
 from bot.comfy.execution_error import execution_failure
+from bot.comfy.previews import Preview
 from bot.comfy.protocol import HistoryEntry
 
-__all__ = ["Progress", "Watch", "watch_prompt", "failure_from_history"]
+__all__ = ["PreviewCallback", "Progress", "ProgressCallback", "Watch", "watch_prompt", "failure_from_history"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], Any]
+PreviewCallback = Callable[[Preview], Any]
 
 
 @dataclass
@@ -69,7 +71,7 @@ class _Follower:
     """State of one watch: the last progress and the last sign of life."""
 
     def __init__(self, client: ComfyClient, events: EventStream, prompt_id: str, graph: dict[str, Any],
-                 watch: Watch, on_progress: ProgressCallback | None) -> None:
+                 watch: Watch, on_progress: ProgressCallback | None, on_preview: PreviewCallback | None) -> None:
         self.client = client
         self.events = events
         self.messages_seen = events.messages_seen
@@ -77,6 +79,7 @@ class _Follower:
         self.graph = graph
         self.watch = watch
         self.on_progress = on_progress
+        self.on_preview = on_preview
         self.progress = Progress(prompt_id)
         self.last_alive = watch.clock()
         self.last_queue_sign: tuple[Any, ...] | None = None
@@ -94,6 +97,12 @@ class _Follower:
             if asyncio.iscoroutine(result):
                 await result
 
+    async def show(self, preview: Preview) -> None:
+        if self.on_preview is not None:
+            result = self.on_preview(preview)
+            if asyncio.iscoroutine(result):
+                await result
+
     def class_of(self, node: str | None) -> str | None:
         return self.graph.get(node, {}).get("class_type") if node else None
 
@@ -105,7 +114,9 @@ class _Follower:
             raise execution_failure(data, self.client.name)
         if kind == "execution_interrupted":
             raise Interrupted(f"the prompt was interrupted on {self.client.name}", backend=self.client.name)
-        if kind == "execution_success":
+        if kind == "preview" and event.preview is not None:
+            await self.show(event.preview)
+        elif kind == "execution_success":
             self.success_at = self.watch.clock()
         elif kind == "execution_start":
             await self.emit(replace(self.progress, state="running", position=0))
@@ -180,16 +191,18 @@ async def watch_prompt(
     graph: dict[str, Any] | None = None,
     watch: Watch | None = None,
     on_progress: ProgressCallback | None = None,
+    on_preview: PreviewCallback | None = None,
     subscription: Subscription | None = None,
 ) -> HistoryEntry:
-    """Wait until `prompt_id` finishes; return its (successful) history entry.
+    """Wait until `prompt_id` finishes; return its (successful) history entry. Live previews
+    of the prompt, if the server sends any, go to `on_preview`.
 
     Pass the `subscription` taken before submitting so no early event is missed. Raises
     ExecutionFailed, Interrupted, PromptLost, Stalled or BackendDown.
     """
     watch = watch or Watch()
     sub = subscription or events.subscribe(prompt_id)
-    follower = _Follower(client, events, prompt_id, graph or {}, watch, on_progress)
+    follower = _Follower(client, events, prompt_id, graph or {}, watch, on_progress, on_preview)
     try:
         return await _follow(follower, events, sub)
     finally:

@@ -20,6 +20,7 @@ Metric names (all prefixed `wanbot_`):
 | `discord_errors_total` | counter | `code` |
 | `refusals_total` | counter | `reason` |
 | `metrics_refresh_failures_total` | counter | |
+| `preview_delay_seconds` | histogram | (a live preview frame's arrival → the card edit that shows it, done) |
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from prometheus_client import (
 
 from bot.urls import display_url
 
-__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "NAMESPACE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "DURATION_BUCKETS", "NAMESPACE", "PREVIEW_BUCKETS", "Metrics"]
 
 NAMESPACE = "wanbot"
 
@@ -52,6 +53,8 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DURATION_BUCKETS: tuple[float, ...] = (
     1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 2700, 3600,
 )
+
+PREVIEW_BUCKETS: tuple[float, ...] = (0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60)
 
 
 class Metrics:
@@ -96,6 +99,11 @@ class Metrics:
         self._queued = histogram("queued", "Seconds a job waited before a backend took it.")
         self._running = histogram("running", "Seconds a backend spent rendering a job.")
         self._delivering = histogram("delivering", "Seconds from the rendered output to the posted message.")
+        # The card throttle alone allows 2 s; more means the upload budget or Discord held it.
+        self._preview_delay = Histogram(
+            "preview_delay_seconds", "Seconds from a live preview frame's arrival to the card edit showing it.",
+            namespace=NAMESPACE, registry=self.registry, buckets=PREVIEW_BUCKETS,
+        )
 
     def _declare_counters(self) -> None:
         reg = self.registry
@@ -150,6 +158,10 @@ class Metrics:
         for histogram, seconds in ((self._queued, queued), (self._running, running), (self._delivering, delivering)):
             if seconds is not None and seconds >= 0:
                 histogram.observe(seconds)
+
+    def preview_shown(self, seconds: float) -> None:
+        """A card edit showed a live preview frame `seconds` after the frame arrived."""
+        self._preview_delay.observe(seconds)
 
     def job_finished(self, outcome: str) -> None:
         """Count a job that reached a final state (`delivered`, `failed`, `cancelled`)."""

@@ -3,9 +3,12 @@
 A template file is `{"name", "description", "kind"?: "t2v" | "i2v", "workflow": <ComfyUI API
 graph>, "bindings": {param: [node_id, input] | [[node_id, input], ...]}, "defaults"?: {param:
 value}, "limits"?: {param: {"min"?, "max"?}}, "label"?: {"en-US": ..., "zh-CN": ...},
-"vram_gb"?: N}` (README, "Workflow templates"). `label` is the friendly name `/video` offers
-when several templates are configured; `vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI
-reports it) a GPU needs for the template: a backend whose GPU has less is not given its jobs.
+"vram_gb"?: N, "preview_method"?: "latent2rgb" | "taesd" | "auto" | "none"}` (README, "Workflow
+templates"). `label` is the friendly name `/video` offers when several templates are configured;
+`vram_gb` is the total VRAM (GB, 10^9 bytes, as ComfyUI reports it) a GPU needs for the
+template: a backend whose GPU has less is not given its jobs. `preview_method` is what ComfyUI
+is asked to draw live previews with (default latent2rgb; "none" for a graph whose sampler
+cannot preview).
 
 `kind` says what a template starts from: text only (`t2v`, the default) or a member's picture
 (`i2v`). An i2v template binds `image` to the `image` input of a LoadImage node; the value
@@ -29,12 +32,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, StrictStr, ValidationError
 
 from bot.i18n import lang_of
 from bot.workflows import graph as graphs
+from bot.workflows.bindings import Target, check_bindings, kind_problems
 from bot.workflows.graph import ModelRef
 from bot.workflows.params import (
     GLOBAL_DEFAULTS,
@@ -64,8 +68,6 @@ BUILTIN_TEMPLATES: Final[tuple[str, ...]] = (
 TemplateKind = Literal["t2v", "i2v"]
 T2V: Final = "t2v"
 I2V: Final = "i2v"
-# What a binding may name: the video parameters, and the start picture of an i2v template.
-_BINDABLE: Final[tuple[str, ...]] = (*PARAMS, IMAGE_PARAM)
 
 _Scalar = (str, int, float, bool)
 _LABEL_MAX = 100  # a Discord choice name
@@ -88,13 +90,6 @@ class TemplateError(ValueError):
         combined.problems = [problem for error in errors for problem in error.problems]
         combined.args = ("\n".join(combined.problems),)
         return combined
-
-
-class Target(NamedTuple):
-    """One node input a param is written to."""
-
-    node_id: str
-    input_name: str
 
 
 # --- the file format (pydantic at the edge) ---------------------------------------------------
@@ -125,6 +120,7 @@ class _TemplateFile(BaseModel):
     limits: dict[str, _LimitSpec] = {}
     label: dict[str, StrictStr] = {}
     vram_gb: PositiveFloat | None = None
+    preview_method: Literal["latent2rgb", "taesd", "auto", "none"] | None = None
 
 
 # --- the template ---------------------------------------------------------------------------
@@ -144,6 +140,7 @@ class Template:
     _graph: dict[str, Any] = field(repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)  # by language ("en", "zh")
     vram_gb: float | None = None  # total VRAM a GPU needs for it (GB); None: not declared
+    preview_method: str | None = None  # None: the bot's default
 
     def label(self, locale: object | None = None) -> str:
         """The friendly name in the locale's language, else in the other one, else the name."""
@@ -244,8 +241,8 @@ def parse_template(text: str, source: str) -> Template:
         problems.append(
             "has no output node; add one that saves the video (VHS_VideoCombine or SaveVideo)"
         )
-    bindings, binding_problems = _check_bindings(spec.bindings, graph)
-    binding_problems += _kind_problems(spec.kind, bindings)
+    bindings, binding_problems = check_bindings(spec.bindings, graph)
+    binding_problems += kind_problems(spec.kind == I2V, bindings)
     overrides = {param: (limit.min, limit.max) for param, limit in spec.limits.items()}
     limits, limit_problems = override_limits(overrides)
     problems += binding_problems + limit_problems
@@ -266,6 +263,7 @@ def parse_template(text: str, source: str) -> Template:
         _graph=graph,
         labels=MappingProxyType(labels),
         vram_gb=spec.vram_gb,
+        preview_method=spec.preview_method,
     )
 
 
@@ -336,101 +334,3 @@ def _describe(error: Mapping[str, Any]) -> str:
     if loc == ["kind"]:
         return 'kind: must be "t2v" (from text) or "i2v" (from a picture)'
     return f"{where}: {error.get('msg', 'is invalid')}"
-
-
-# --- bindings -------------------------------------------------------------------------------
-
-
-def _check_bindings(
-    specs: Mapping[str, Any], graph: Mapping[str, Any]
-) -> tuple[dict[str, tuple[Target, ...]], list[str]]:
-    bindings: dict[str, tuple[Target, ...]] = {}
-    problems: list[str] = []
-    bound_by: dict[Target, str] = {}
-    for param, raw in specs.items():
-        if param not in _BINDABLE:
-            problems.append(
-                f"binding {param!r} is not a param; the params are: {', '.join(_BINDABLE)}"
-            )
-            continue
-        targets = _parse_targets(raw)
-        if targets is None:
-            problems.append(
-                f'binding {param!r} must be ["<node id>", "<input name>"] or a list of those, '
-                f"not {json.dumps(raw, ensure_ascii=False)}"
-            )
-            continue
-        for target in targets:
-            problem = _target_problem(param, target, graph) or _shared_problem(
-                param, target, bound_by
-            )
-            if problem:
-                problems.append(problem)
-            bound_by.setdefault(target, param)
-        bindings[param] = targets
-    if "prompt" not in specs:
-        problems.append(
-            'does not bind "prompt"; add "prompt": ["<node id>", "<input name>"] to bindings'
-        )
-    return bindings, problems
-
-
-def _kind_problems(kind: str, bindings: Mapping[str, tuple[Target, ...]]) -> list[str]:
-    """An i2v template must say where the picture goes; a t2v one has no picture to put."""
-    if kind == I2V and IMAGE_PARAM not in bindings:
-        return ['kind "i2v" starts from a picture: bind "image" to the image input of a LoadImage '
-                'node, e.g. "image": ["<node id>", "image"]']
-    if kind == T2V and IMAGE_PARAM in bindings:
-        return ['binds "image" but its kind is "t2v": add "kind": "i2v" for a template that starts '
-                "from a picture, or remove the binding"]
-    return []
-
-
-def _parse_targets(raw: Any) -> tuple[Target, ...] | None:
-    """`[node, input]` or `[[node, input], ...]`; None when neither. Int node ids are accepted
-    here (unlike in links, where ComfyUI needs strings) since this is our format, not ComfyUI's."""
-    single = _parse_target(raw)
-    if single is not None:
-        return (single,)
-    if not isinstance(raw, list) or not raw:
-        return None
-    targets = [_parse_target(item) for item in raw]
-    if any(t is None for t in targets):
-        return None
-    return tuple(t for t in targets if t is not None)
-
-
-def _parse_target(raw: Any) -> Target | None:
-    if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[1], str)):
-        return None
-    node_id = raw[0]
-    if isinstance(node_id, bool) or not isinstance(node_id, (str, int)):
-        return None
-    return Target(str(node_id), raw[1])
-
-
-def _target_problem(param: str, target: Target, graph: Mapping[str, Any]) -> str | None:
-    node = graph.get(target.node_id)
-    if node is None:
-        return f"binding {param!r} points at node {target.node_id!r}, which is not in the workflow"
-    inputs = node["inputs"]
-    where = (
-        f"binding {param!r} points at input {target.input_name!r} "
-        f"of node {target.node_id!r} ({node['class_type']})"
-    )
-    if target.input_name not in inputs:
-        known = ", ".join(inputs) or "none"
-        return f"{where}, which it does not have; its inputs are: {known}"
-    if isinstance(inputs[target.input_name], list):
-        return f"{where}, which is a link; bind an input that holds a value"
-    return None
-
-
-def _shared_problem(param: str, target: Target, bound_by: Mapping[Target, str]) -> str | None:
-    other = bound_by.get(target)
-    if other is None:
-        return None
-    return (
-        f"binding {param!r} points at input {target.input_name!r} of node {target.node_id!r}, "
-        f"which binding {other!r} also sets; each input takes one param"
-    )

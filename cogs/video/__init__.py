@@ -2,9 +2,11 @@
 
 Modules: `cog` (the command, button and Remix flows), `_options` (the command's options),
 `_picture` (a member's start picture, from Discord to a kept file), `_status` (status cards
-kept up to date: the dispatcher's observer), `_delivery` (posting the video: the dispatcher's
-deliver callback), `_card` (what cards and results say), `_buttons` (persistent buttons),
-`_remix` (the Remix form), `_messages` (every sentence in English and Chinese).
+kept up to date: the dispatcher's observer), `_preview` (the live preview image a card shows),
+`_budget` (the edits all cards share: uploads, channel limits), `_delivery` (posting the video:
+the dispatcher's deliver callback), `_card` (what cards and results say), `_buttons`
+(persistent buttons), `_remix` (the Remix form), `_messages` (every sentence in English and
+Chinese).
 
 `remix_buttons(jobs, locale)` is what other features may use: the Remix buttons `/history`
 puts under a member's list of videos (answered by this feature, like every job button).

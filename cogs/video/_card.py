@@ -5,7 +5,9 @@ the same card in any process, which is what lets a restarted bot carry on editin
 did not create. Member text (the prompt) is shown with markdown and mentions escaped, and cut
 to fit Discord's embed limits, which count UTF-16 code units (an emoji is two). An
 image-to-video job shows its start picture as the embed's thumbnail: a small JPEG attached as
-`START_THUMBNAIL` (`thumbnail_url` is `attachment://start.jpg`, or its URL once posted).
+`START_THUMBNAIL`, and a rendering card its live preview as the embed's image. Both are named
+`attachment://<filename>`: Discord shows a file inside the embed only when the embed names it
+so, and below the message as a loose file when it is named by its URL.
 """
 
 from __future__ import annotations
@@ -196,8 +198,10 @@ def card_embed(
     show_workflow: bool = False,
     custom_negative: bool = False,
     thumbnail_url: str | None = None,
+    image_url: str | None = None,
 ) -> discord.Embed:
-    """The status card of `job` as it stands now."""
+    """The status card of `job` as it stands now; `thumbnail_url` is its start picture and
+    `image_url` its live preview, if any (`attachment://<name>` of a file of the message)."""
     locale = job.locale
     embed = _base(job, _PROMPT_UNITS, thumbnail_url)
     embed.add_field(name=text.FIELD_STATUS.render(locale), value=status_line(job, place=place, progress=progress),
@@ -210,6 +214,8 @@ def card_embed(
     if custom_negative and negative:
         embed.add_field(name=text.FIELD_NEGATIVE.render(locale), value=safe_text(negative, _NEGATIVE_UNITS),
                         inline=False)
+    if image_url is not None:
+        embed.set_image(url=image_url)
     return embed
 
 

@@ -17,9 +17,18 @@ the cards of jobs this process adopted from another one that died: the new owner
 the bot token, from the stored `status_message_id`. An edit that needs the database while it is
 unreachable is tried again after the interval.
 
-An image-to-video card shows its start picture: the first edit of a card in this process
-attaches a small thumbnail (`attachment://start.jpg`) and remembers the URL Discord gave it, so
-later edits name that URL and upload nothing.
+While the sampler runs, the card shows the latest live preview (`_preview.py`) as its embed
+image, uploaded with the edit. Edits that upload a preview, and bot-token edits, wait for the
+shared budget (`_budget.py`). The preview leaves the card as soon as the job is no longer
+rendering: when the MP4 is posted, on failure, cancel or requeue; a card rebuilt after a
+restart is cleared on its first edit, in case a preview from before lingers.
+
+An image-to-video card also shows its start picture, as the embed's thumbnail: a small JPEG
+(`start.jpg`) uploaded with the card's first edit in this process, then kept by its id.
+Discord shows a file inside an embed only while the edit that sets the embed names it
+`attachment://<filename>`; a file named by its URL, or not named, is shown loose below the
+message. So every edit names both files so and sends the whole list the card keeps: the start
+picture and the preview, the start picture alone once the preview leaves, or nothing of ours.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.comfy.previews import Preview
 from bot.comfy.watch import Progress
 from bot.jobs import FINISHED_STATES, JobRecord, JobState, StoreUnavailable
 from bot.jobs.dispatcher import JobObserver
@@ -42,8 +52,10 @@ from bot.jobs.start_images import image_ref_of
 from bot.logs import job_context
 from bot.workflows import WAN_NEGATIVE_PROMPT
 from cogs._errors import NO_MENTIONS, discord_code, token_is_dead
+from cogs.video._budget import EditBudget
 from cogs.video._buttons import card_buttons
 from cogs.video._card import START_THUMBNAIL, card_embed
+from cogs.video._preview import PreviewImage, PreviewReel
 
 if TYPE_CHECKING:
     from bot.app import WanBot
@@ -60,8 +72,8 @@ TOKEN_LIFETIME = 15 * 60.0 - 60.0
 _LEFT_THE_QUEUE = (JobState.SUBMITTED, JobState.CANCELLED, JobState.FAILED)
 # States whose card shows a queue place or an ETA, read from the scheduler at each edit.
 _SHOWS_PLACE = (JobState.QUEUED, JobState.SUBMITTED, JobState.RUNNING)
-# New files for each request that sends them: a discord.File is read once.
-Files = Callable[[], list[discord.File]]
+# States whose card shows the live preview: from the first frame until the MP4 is posted.
+_SHOWS_PREVIEW = (JobState.SUBMITTED, JobState.RUNNING, JobState.FETCHED)
 
 
 @dataclass
@@ -77,10 +89,13 @@ class _Card:
     final: bool = False
     last_edit: float = float("-inf")
     unreachable: bool = False  # deleted, or no permission and no token: stop trying
-    thumbnail: str | None = None  # the start picture's URL once this process put it on the card
+    start: discord.Attachment | None = None  # the start picture's thumbnail, once this process put it there
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     shown: asyncio.Event = field(default_factory=asyncio.Event)
+    reel: PreviewReel | None = None  # the live preview's frames, while the job renders
+    shows_preview: bool = False  # the message holds our preview attachment
+    may_hold_preview: bool = False  # rebuilt after a restart: a preview from before may linger
 
     def token_alive(self, now: float) -> bool:
         return self.interaction is not None and now < self.token_deadline
@@ -90,11 +105,14 @@ class StatusCards(JobObserver):
     """Every status card this process is updating."""
 
     def __init__(self, bot: WanBot, *, interval: float = EDIT_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, budget: EditBudget | None = None) -> None:
         self.bot = bot
         self.services = bot.services
         self.interval = interval
         self.clock = clock
+        settings = self.services.settings
+        self.preview_mode = settings.preview
+        self.budget = budget or EditBudget(settings.preview_uploads_per_second)
         self._cards: dict[int, _Card] = {}
         self._default_negatives = {WAN_NEGATIVE_PROMPT} | {
             str(t.default("negative_prompt")) for t in self.services.templates.values() if t.default("negative_prompt")
@@ -148,13 +166,24 @@ class StatusCards(JobObserver):
         if card is not None:
             self._push(card, job, progress)
 
+    async def on_preview(self, job: JobRecord, preview: Preview) -> None:
+        if self.preview_mode == "off":
+            return  # a server that ignores the per-prompt method may send them anyway
+        card = self._card_for(job)
+        if card is None or card.final or card.unreachable or card.job.state not in _SHOWS_PREVIEW:
+            return
+        if card.reel is None:
+            card.reel = PreviewReel(animated=self.preview_mode == "animated")
+        card.reel.add(preview)
+        self._mark_dirty(card)
+
     # -- the throttle -----------------------------------------------------------------------
 
     def _card_for(self, job: JobRecord) -> _Card | None:
         card = self._cards.get(job.id)
         if card is None and job.status_message_id is not None:
             # A job from before a restart, or one whose card was already finished here.
-            card = self._cards[job.id] = _Card(job, message_id=job.status_message_id)
+            card = self._cards[job.id] = _Card(job, message_id=job.status_message_id, may_hold_preview=True)
         return card
 
     def _push(self, card: _Card, job: JobRecord, progress: Progress | None) -> None:
@@ -164,6 +193,8 @@ class StatusCards(JobObserver):
             return  # an older record overtaken by a newer one: latest wins
         card.job, card.progress = job, progress
         card.final = job.state in FINISHED_STATES
+        if job.state not in _SHOWS_PREVIEW:
+            card.reel = None  # requeued or finished: the next edit takes the preview off
         self._mark_dirty(card)
 
     def _mark_dirty(self, card: _Card) -> None:
@@ -203,9 +234,12 @@ class StatusCards(JobObserver):
 
     # -- one edit ---------------------------------------------------------------------------
 
-    async def _render(self, card: _Card, thumbnail_url: str | None) -> discord.Embed:
-        """The card as of now. The record may be a little behind the store (a coalesced
-        edit, a queue refresh): for an unfinished job the store's answer wins."""
+    async def _render(self, card: _Card, image: PreviewImage | None,
+                      *, start: bool) -> tuple[discord.Embed, PreviewImage | None]:
+        """The card as of now (with the start picture as its thumbnail if `start`), and the
+        preview it shows (`image`, unless the job stopped rendering). The record may be a
+        little behind the store (a coalesced edit, a queue refresh): for an unfinished job the
+        store's answer wins."""
         job, progress, place = card.job, card.progress, None
         if job.state in _SHOWS_PLACE:
             detail = await self.services.reads.detail(job.id)
@@ -214,30 +248,42 @@ class StatusCards(JobObserver):
             if current is not None and current.state is not job.state:
                 job, progress = current, None  # it moved on: show where it is now
                 card.job, card.final = job, job.state in FINISHED_STATES
+        if job.state not in _SHOWS_PREVIEW:
+            card.reel = image = None
         negative = str(job.params.get("negative_prompt") or "")
-        return card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
-                          custom_negative=negative not in self._default_negatives, thumbnail_url=thumbnail_url)
+        embed = card_embed(job, place=place, progress=progress, show_workflow=len(self.services.templates) > 1,
+                           custom_negative=negative not in self._default_negatives,
+                           thumbnail_url=f"attachment://{START_THUMBNAIL}" if start else None,
+                           image_url=f"attachment://{image.filename}" if image is not None else None)
+        return embed, image
 
-    async def _thumbnail(self, card: _Card) -> Files | None:
-        """The start picture's thumbnail to attach with this edit: until the card shows it."""
+    async def _thumbnail(self, card: _Card) -> bytes | None:
+        """The start picture's thumbnail to upload with this edit: until the card holds it."""
         ref = image_ref_of(card.job)
-        if ref is None or card.thumbnail is not None:
+        if ref is None or card.start is not None:
             return None
-        thumb = await self.services.images.thumbnail(ref)
-        return None if thumb is None else (lambda: [discord.File(io.BytesIO(thumb), START_THUMBNAIL)])
+        return await self.services.images.thumbnail(ref)
 
     async def _edit(self, card: _Card) -> None:
         try:
-            files = await self._thumbnail(card)
-            embed = await self._render(card, f"attachment://{START_THUMBNAIL}" if files else card.thumbnail)
+            with_token = card.token_alive(self.clock())
+            # Wait first, then build: the edit carries the newest frames and the newest state.
+            # A start picture's thumbnail takes no upload token (see _budget.py).
+            if card.reel is not None and card.reel.has_frames:
+                await self.budget.upload()
+            if not with_token:
+                await self.budget.channel_edit(card.job.channel_id)
+            image, version = await card.reel.image() if card.reel is not None else (None, 0)
+            thumb = await self._thumbnail(card)
+            embed, image = await self._render(card, image, start=thumb is not None or card.start is not None)
             view = card_buttons(card.job)
             message = None
-            if card.token_alive(self.clock()):
-                message = await self._edit_with_token(card, embed, view, files)
+            if with_token:
+                message = await self._edit_with_token(card, embed, view, image, thumb)
             if message is None:
-                message = await self._edit_with_bot(card, embed, view, files)
-            if files and message is not None and message.embeds and message.embeds[0].thumbnail.url:
-                card.thumbnail = message.embeds[0].thumbnail.url
+                message = await self._edit_with_bot(card, embed, view, image, thumb, budgeted=not with_token)
+            if message is not None:
+                self._edited(card, message, image, version, uploaded_start=thumb is not None)
         except discord.HTTPException as exc:
             self.services.metrics.discord_error(discord_code(exc) or "http")
             log.warning("card edit failed: %s/%s", exc.status, exc.code)
@@ -252,14 +298,43 @@ class StatusCards(JobObserver):
         finally:
             card.shown.set()
 
+    @staticmethod
+    def _files(card: _Card, image: PreviewImage | None, thumb: bytes | None) -> dict[str, Any]:
+        """The edit's `attachments`, the whole list the message keeps: the start picture
+        (uploaded now, or kept by id), then the preview; `[]` to take a preview off; absent
+        when the message holds nothing of ours (its files are left alone). Files are made for
+        each request: discord.py closes a File it sent."""
+        files: list[discord.Attachment | discord.File] = []
+        if thumb is not None:
+            files.append(discord.File(io.BytesIO(thumb), START_THUMBNAIL))
+        elif card.start is not None:
+            files.append(card.start)
+        if image is not None:
+            files.append(discord.File(io.BytesIO(image.data), image.filename))
+        if files or card.shows_preview or card.may_hold_preview:
+            return {"attachments": files}
+        return {}
+
+    def _edited(self, card: _Card, message: discord.Message, image: PreviewImage | None, version: int,
+                *, uploaded_start: bool) -> None:
+        """The edit went out: remember what the card shows."""
+        card.may_hold_preview = False
+        card.shows_preview = image is not None
+        if uploaded_start:  # kept by id from now on; if the answer does not list it, the next edit uploads it again
+            card.start = next((a for a in message.attachments if a.filename == START_THUMBNAIL), None)
+        if image is not None and card.reel is not None:
+            arrived = card.reel.shown(version)
+            if arrived is not None:
+                self.services.metrics.preview_shown(time.monotonic() - arrived)
+
     async def _edit_with_token(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
-                               files: Files | None) -> discord.Message | None:
+                               image: PreviewImage | None, thumb: bytes | None) -> discord.Message | None:
         """Edit through the interaction webhook; None when its token turned out dead."""
         assert card.interaction is not None
         try:
             message = await card.interaction.edit_original_response(embed=embed, view=view,
                                                                     allowed_mentions=NO_MENTIONS,
-                                                                    **_attachments(files))
+                                                                    **self._files(card, image, thumb))
         except discord.HTTPException as exc:
             if not token_is_dead(exc):
                 raise
@@ -273,14 +348,15 @@ class StatusCards(JobObserver):
         return message
 
     async def _edit_with_bot(self, card: _Card, embed: discord.Embed, view: discord.ui.View | None,
-                             files: Files | None) -> discord.Message | None:
+                             image: PreviewImage | None, thumb: bytes | None, *,
+                             budgeted: bool) -> discord.Message | None:
+        """Edit through the bot token, within the channel's budget (already taken if
+        `budgeted`); None when there is no message to edit yet."""
         if card.message_id is None:
             log.info("card has no message yet: edit skipped")
             return None
+        if not budgeted:  # the interaction's token died just now
+            await self.budget.channel_edit(card.job.channel_id)
         channel = self.bot.get_partial_messageable(card.job.channel_id, guild_id=card.job.guild_id or None)
-        return await channel.get_partial_message(card.message_id).edit(embed=embed, view=view, **_attachments(files))
-
-
-def _attachments(files: Files | None) -> dict[str, Any]:
-    """The edit's `attachments` argument: only when uploading (else the card keeps its own)."""
-    return {} if files is None else {"attachments": files()}
+        message = channel.get_partial_message(card.message_id)
+        return await message.edit(embed=embed, view=view, **self._files(card, image, thumb))

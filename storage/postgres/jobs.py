@@ -10,7 +10,9 @@ With affinity (`prefer` and a `window`, the rule of `JobStore.claim_next`), the 
 transaction under a transaction-level advisory lock: the head, the first preferred job of the
 head's class, the "is anyone ahead of it passed over `window` times?" check and the `+1` of
 the jobs ahead must see one another's effects, which SQLite gets from its single writer and
-PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over.
+PostgreSQL from the lock. Plain claims do not take it: taking the head never passes anyone over;
+nor do claims whose candidates are all of the preferred template, or none is (the rule then
+takes the head too).
 
 A claim with a `capacity` (a backend's slots) first takes a transaction-level advisory lock keyed
 by the backend, then counts the backend's jobs in the same transaction as the take: only claims
@@ -189,7 +191,7 @@ class PgJobStore:
         guilds = list(exclude_guilds)
         held = (None, None) if lease is None else (lease.owner, lease.until)
         claim = (backend, prompt_id, now, *held, guilds, names, capacity)
-        if prefer is None or window <= 0:
+        if not _affinity_may_choose(names, prefer, window):
             if capacity is None:  # nothing to count: one statement, no lock
                 row = await self._db.fetchrow(_CLAIM, claim)
                 return job_record(row) if row else None
@@ -317,6 +319,16 @@ class PgJobStore:
             details = {**audit.details, "jobs": [job.id for job in jobs]}
             await insert_audit(conn, replace(audit, details=details))
             return jobs
+
+
+def _affinity_may_choose(names: list[str] | None, prefer: str | None, window: int) -> bool:
+    """Whether the rule may take anything but the head. Not when no job of `prefer` can be a
+    candidate, nor when every candidate is one (a backend that runs one template, the usual
+    deployment): then the head is taken and nothing counted, as a plain claim does without
+    queueing behind every process's affinity claims for the lock."""
+    if prefer is None or window <= 0:
+        return False
+    return names is None or (prefer in names and len(names) > 1)
 
 
 async def _preferred(conn: Any, guilds: list[int], names: list[str] | None, head: tuple[int, int, int],

@@ -86,6 +86,15 @@ def connect_error(exc: BaseException, where: str) -> StoreError:
     return StoreUnavailable(f"PostgreSQL at {where} is unavailable: {reason}")
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Hand a released connection back as it is. asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`, `CLOSE ALL`, `pg_advisory_unlock_all()`) costs a round trip after every
+    statement, to undo what the store never leaves behind: no SET outside a transaction's
+    `SET LOCAL`, no LISTEN (the listener has its own connection), no cursor, no session lock
+    but the migration's, which `migrate` releases itself. asyncpg still rolls back a
+    transaction that a cancelled caller left open."""
+
+
 class _Backoff:
     """After a failure, answer at once for a while instead of trying again."""
 
@@ -125,6 +134,7 @@ class PgPool:
                 max_size=size,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
+                reset=_keep_session,
             )
         except (*UNAVAILABLE, *_REFUSED) as exc:
             raise connect_error(exc, where) from None

@@ -23,6 +23,7 @@ from tests.fakes.discord import (
     FakeUser,
     FakeWorld,
     InteractionHandle,
+    RateLimits,
     StoredMessage,
 )
 from tests.fakes.discord.runner import running_bot
@@ -56,12 +57,14 @@ async def video_world(
     comfy: dict[str, Any] | None = None,
     fake_world: FakeWorld | None = None,
     card_interval: float | None = None,
+    rate_limits: RateLimits | None = None,
     **settings: Any,
 ) -> AsyncIterator[World]:
-    """The `world` fixture with knobs: ComfyUI's (`comfy`), the Discord world, the card
-    throttle and settings overrides."""
+    """The `world` fixture with knobs: ComfyUI's (`comfy`), the Discord world and its rate
+    limits, the card throttle and settings overrides."""
     knobs = {"steps": 3, "step_seconds": 0.01, **(comfy or {})}
-    async with FakeComfyUI(**knobs) as fake_comfy, FakeDiscord(fake_world or FakeWorld.default()) as fake_discord:
+    async with FakeComfyUI(**knobs) as fake_comfy, \
+            FakeDiscord(fake_world or FakeWorld.default(), rate_limits=rate_limits) as fake_discord:
         values = e2e_settings(tmp_path, fake_comfy.url, fake_discord.token, **settings)
         bot = await start_bot(fake_discord, values)
         async with running_bot(bot, fake_discord):

@@ -108,15 +108,37 @@ async def test_a_picture_starts_the_clip_and_shows_on_the_card_and_the_result(tm
         with Image.open(io.BytesIO(thumb.data)) as small:
             assert max(small.size) <= 160 and near(small.getpixel((small.width // 2, small.height // 2)))
 
-        # The card too: uploaded once, then named by its URL.
+        # The card too: uploaded once, then kept by id.
         await world.discord.wait_until(lambda: shows_done(card), what="the final card")
         (card_thumb,) = card.attachments
         assert card_thumb.filename == "start.jpg" and thumbnail_of(card) == card_thumb.url
-        uploads = [e for e in card.edits if any(f.get("filename") == "start.jpg"
-                                                for f in e.changes.get("attachments") or [])]
+        uploads = [e for e in card.edits if "start.jpg" in e.files]
         assert len(uploads) == 1 and len(card.edits) > 1
         assert world.discord.errors == []
         assert len(results_of(world, job_id)) == 1
+
+
+async def test_the_picture_and_the_live_preview_share_the_card_and_no_file_is_left_loose(tmp_path: Path) -> None:
+    """Discord shows a file inside an embed only while the embed names it attachment://: the
+    card keeps the start picture and the preview as one list, both named so, and members see
+    no loose file on the card, while the preview shows or after it left, nor on the result."""
+    async with video_world(tmp_path, comfy={"steps": 6, "step_seconds": 0.15}, card_interval=0.2, **I2V) as world:
+        card = await card_of(await send_video(world, {"image": CommandAttachment("p.png", encoded())}))
+        job_id = job_id_of(card)
+        await world.discord.wait_until(lambda: len(card.attachments) == 2, timeout=10,
+                                       what="the preview beside the picture")
+        start, preview = card.attachments
+        assert (start.filename, preview.filename) == ("start.jpg", "preview.jpg")
+        assert thumbnail_of(card) == start.url and card.embeds[0]["image"]["url"] == preview.url
+        result = await delivered(world, job_id)
+        await world.discord.wait_until(lambda: shows_done(card), what="the final card")
+        assert world.discord.errors == []
+    (kept,) = card.attachments
+    assert kept.id == start.id and thumbnail_of(card) == kept.url and "image" not in card.embeds[0]
+    assert [e.loose for e in card.edits if e.loose] == [] and card.loose_attachments == []
+    assert len([e for e in card.edits if "start.jpg" in e.files]) == 1  # uploaded once, then kept by id
+    assert [a.filename for a in result.loose_attachments] == [f"wanbot-{job_id}.mp4"]
+    assert thumbnail_of(result) == next(a.url for a in result.attachments if a.filename == "start.jpg")
 
 
 async def test_the_content_decides_not_the_name(tmp_path: Path) -> None:

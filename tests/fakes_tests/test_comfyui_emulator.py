@@ -376,20 +376,6 @@ async def test_events_without_client_id_reach_others_as_captured(fake: FakeComfy
     assert seen[0] == "status" and seen[-1] == "status"
 
 
-async def test_previews_are_binary_frames(http: aiohttp.ClientSession) -> None:
-    async with FakeComfyUI(send_previews=True, steps=2) as fake, http.ws_connect(f"{fake.ws_url}?clientId=p") as ws:
-        await post_prompt(http, fake.url, seed_graph(), client_id="p")
-        frames = []
-        while True:
-            message = await ws.receive(timeout=5)
-            if message.type == aiohttp.WSMsgType.BINARY:
-                frames.append(message.data)
-            elif json.loads(message.data)["type"] == "execution_success":
-                break
-    assert len(frames) == 2
-    assert frames[0][:8] == b"\x00\x00\x00\x01\x00\x00\x00\x02" and frames[0][8:12] == b"\x89PNG"
-
-
 # -- /view ------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.jobs.dispatcher import Dispatcher
-from storage import JobState
+from storage import JobRecord, JobState
 from tests.fakes.comfyui import FakeComfyUI
 from tests.jobs.dispatch_rig import Rig
 
@@ -118,3 +118,31 @@ async def test_a_cold_backend_starts_on_the_template_fewer_backends_can_run(rig:
         small.resume()
         both.resume()
         assert await rig.settle(*(j.id for j in jobs)) == [JobState.DELIVERED] * 4
+
+
+async def test_a_job_queued_during_a_claim_round_goes_to_the_idle_backend(rig: Rig) -> None:
+    """A round fills every running slot before any prefetch slot, and a backend that found
+    nothing is not asked again in that round. A job queued just after the idle backend's empty
+    claim must not be prefetched behind the busy backend's prompt (where it would wait a whole
+    render while a GPU idles): the next round gives it to the idle backend's running slot."""
+    async with FakeComfyUI(steps=6, step_seconds=0.1) as busy, FakeComfyUI(steps=6, step_seconds=0.1) as idle:
+        d = await rig.start(rig.dispatcher(busy, idle, prefetch=1))
+        claim_next = rig.scheduler.claim_next
+        claimed: list[int] = []
+        late: list[JobRecord] = []
+
+        async def claim_then_queue(backend: str, *args: Any, **kwargs: Any) -> JobRecord | None:
+            job = await claim_next(backend, *args, **kwargs)
+            if job is not None:
+                claimed.append(job.id)
+            elif backend == idle.url and claimed and not late:
+                late.append(await rig.enqueue(2))  # arrives mid-round, after the idle backend found nothing
+            return job
+
+        rig.scheduler.claim_next = claim_then_queue  # type: ignore[method-assign]
+        first = await rig.enqueue(1)
+        await rig.until(lambda: bool(late))
+        states = await rig.settle(first.id, late[0].id)
+    assert states == [JobState.DELIVERED] * 2
+    assert [(await rig.job(job.id)).backend for job in (first, late[0])] == [busy.url, idle.url]
+    assert len(busy.accepted) == len(idle.accepted) == 1 and d.backend_views()[1].name == idle.url

@@ -14,7 +14,6 @@ import itertools
 import random
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 

@@ -152,5 +152,5 @@ async def test_a_clean_stop_releases_its_jobs_for_adoption_at_once(open_db: Open
     assert [job.id for job in adopted] == job_ids
     if type(there).__name__ == "PostgresStore":  # SQLite's notices stay in their process
         async with asyncio.timeout(5):
-            while (kind := await heard.get()) is not ChangeKind.ADOPTABLE:
+            while await heard.get() is not ChangeKind.ADOPTABLE:
                 pass

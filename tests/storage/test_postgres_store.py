@@ -1,5 +1,6 @@
 """What only PostgreSQL has: its migrations under an advisory lock, change notices across
-processes, and a lost server as a plain `StoreUnavailable` that heals by itself."""
+processes, a lost server as a plain `StoreUnavailable` that heals by itself, the affinity
+claim's lock, and the pool's traffic."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from storage import (
 from storage.changes import Change
 from storage.errors import StoreError
 from storage.postgres import PostgresStore
-from storage.postgres.jobs import PG_HOT_QUERIES
+from storage.postgres.jobs import AFFINITY_LOCK, PG_HOT_QUERIES
 from storage.postgres.schema import LATEST_VERSION, MIGRATIONS, migrate
 from tests.storage.conftest import T0, OpenDb, new_job, queue
 from tests.ops._process import free_port
@@ -133,11 +134,51 @@ async def test_hot_queries_use_an_index(open_db: OpenDb, name: str) -> None:
     assert isinstance(store, PostgresStore)
     sql = PG_HOT_QUERIES[name]
     dummies = {"text": "x", "float8": 0.0, "int8[]": [1]}
-    async with store.pool.connection() as conn:
-        await conn.execute("SET enable_seqscan = off")  # an empty table: make the planner show its hand
+    async with store.pool.transaction() as conn:
+        await conn.execute("SET LOCAL enable_seqscan = off")  # an empty table: make the planner show its hand
         params = [dummies.get(t.name, 0) for t in (await conn.prepare(sql)).get_parameters()]
         plan = "\n".join(row[0] for row in await conn.fetch(f"EXPLAIN {sql}", *params))
     assert not re.search(r"Seq Scan on jobs", plan), plan
+
+
+async def test_a_store_call_sends_its_statement_and_nothing_more(open_db: OpenDb) -> None:
+    """The pool hands a connection back as it is: asyncpg's default reset (`RESET ALL`,
+    `UNLISTEN *`... on every release) is a round trip after every store call, and the store
+    leaves nothing on a pooled connection for it to undo."""
+    store = await open_db()
+    assert isinstance(store, PostgresStore)
+    sent: list[str] = []
+
+    def log(query: asyncpg.connection.LoggedQuery) -> None:
+        sent.append(query.query)
+
+    async with store.pool.connection() as conn:  # used one at a time, the pool keeps one
+        conn.add_query_logger(log)
+    await store.jobs.count_queued()
+    async with store.pool.connection() as conn:
+        conn.remove_query_logger(log)
+    assert sent == [PG_HOT_QUERIES["count_queued"]]
+
+
+async def test_a_claim_affinity_cannot_change_does_not_wait_for_the_affinity_lock(open_db: OpenDb, url: str) -> None:
+    """A backend preferring the only template it can run, or one it cannot run, takes the head
+    whatever the window (the rule in `JobStore.claim_next`): that claim must not queue behind
+    the affinity claims of every process for their lock."""
+    store = await open_db()
+    first, second = await queue(store, new_job(1), new_job(2))
+    holder = await asyncpg.connect(url)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", AFFINITY_LOCK)
+            async with asyncio.timeout(WAIT):
+                only = await store.jobs.claim_next("gpu-1", "p1", T0, templates={first.template},
+                                                   prefer=first.template, window=4)
+                other = await store.jobs.claim_next("gpu-2", "p2", T0, templates={first.template},
+                                                    prefer="wan-14b", window=4)
+    finally:
+        await holder.close()
+    assert only is not None and other is not None
+    assert (only.id, only.passed_over, other.id, other.passed_over) == (first.id, 0, second.id, 0)
 
 
 async def _next(heard: asyncio.Queue[Change]) -> Change:

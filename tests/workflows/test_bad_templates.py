@@ -234,6 +234,8 @@ def test_label_and_vram_are_optional_and_read_per_language() -> None:
     assert (plain.label("zh-CN"), plain.vram_gb) == ("mini", None)
     english_only = parse_template(json.dumps(minimal_spec(label={"en-US": "Quick"}, vram_gb=12)), "x.json")
     assert (english_only.label("zh-CN"), english_only.label("en-GB"), english_only.vram_gb) == ("Quick", "Quick", 12)
+
+
 def _with_load_image(**overrides: Any) -> dict[str, Any]:
     spec = minimal_spec(**overrides)
     spec["workflow"]["5"] = {"class_type": "LoadImage", "inputs": {"image": "start.png"}}
@@ -271,3 +273,8 @@ def test_the_picture_binding_is_checked_like_the_others() -> None:
     bindings = {"prompt": ["2", "text"], "image": ["5", "picture"]}
     assert "binding 'image' points at input 'picture' of node '5' (LoadImage)" in str(
         _error(_with_load_image(kind="i2v", bindings=bindings)))
+
+
+def test_unknown_preview_method() -> None:
+    error = _error({**minimal_spec(), "preview_method": "fancy"})
+    assert str(error).startswith("template 'x.json': preview_method: Input should be 'latent2rgb', 'taesd'")

@@ -209,3 +209,13 @@ def test_load_from_path(tmp_path: Path) -> None:
     assert template.name == "mine"
     assert template.source == str(path)
     assert load_template(str(path)).name == "mine"
+
+
+@pytest.mark.parametrize("method", ["latent2rgb", "taesd", "auto", "none"])
+def test_a_template_may_name_its_preview_method(method: str) -> None:
+    template = parse_template(json.dumps({**minimal_spec(), "preview_method": method}), "x.json")
+    assert template.preview_method == method
+
+
+def test_the_builtins_leave_the_preview_method_to_the_bot(wrapper: Template, native: Template) -> None:
+    assert wrapper.preview_method is None and native.preview_method is None

@@ -26,7 +26,7 @@ The parts, one thing each:
 """
 
 from bot.jobs.dispatcher._backends import BackendView
-from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, GraphBuilder, JobObserver
+from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, ExtraDataBuilder, GraphBuilder, JobObserver
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._dispatcher import Dispatcher
 
@@ -36,6 +36,7 @@ __all__ = [
     "DeliveryFailed",
     "DispatchConfig",
     "Dispatcher",
+    "ExtraDataBuilder",
     "GraphBuilder",
     "JobObserver",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.comfy.backend import Backend, check_line
@@ -192,6 +192,20 @@ class BackendPool:
         capable = {name: sum(other.up and other.can_run(name) for other in self.slots) for name in sorted(slot.able)}
         fewest = min(capable.values())
         return None if fewest == max(capable.values()) else min(capable, key=lambda name: capable[name])
+
+    def prefetchable(self, slot: Slot, busy: Collection[Slot] = ()) -> frozenset[str] | None:
+        """The templates `slot` may take into a prefetch slot: those no idle backend can run
+        (None: any). An idle backend was asked first and found nothing, so a job of its
+        templates that is queued now came in during the round: the next round gives it to
+        that backend's running slot rather than this one's queue, behind a whole render.
+        `busy` backends run another process's job: not idle."""
+        idle = [other for other in self.slots
+                if other is not slot and other.open and not other.attempts and other not in busy]
+        if not idle:
+            return slot.able
+        if slot.able is None or any(other.able is None for other in idle):
+            return frozenset()  # without templates, an idle backend can run anything
+        return slot.able.difference(*(other.able for other in idle if other.able is not None))
 
     def mark_unusable(self, slot: Slot, template: str, reason: str) -> None:
         """The server lacks a node pack or a model of `template`: no more of its jobs there

@@ -1,5 +1,6 @@
-"""What the dispatcher calls out to: the graph of a job, the delivery of its video, and the
-observer that shows jobs to people. The dispatcher is given these; it never imports Discord."""
+"""What the dispatcher calls out to: the graph of a job (and the `extra_data` it is submitted
+with), the delivery of its video, and the observer that shows jobs to people. The dispatcher is
+given these; it never imports Discord."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.comfy.previews import Preview
 from bot.comfy.watch import Progress
 from storage.records import JobRecord
 
-__all__ = ["Deliver", "DeliveryFailed", "GraphBuilder", "JobObserver"]
+__all__ = ["Deliver", "DeliveryFailed", "ExtraDataBuilder", "GraphBuilder", "JobObserver"]
 
 GraphBuilder = Callable[[JobRecord], dict[str, Any]]
+ExtraDataBuilder = Callable[[JobRecord], dict[str, Any]]
 
 
 class DeliveryFailed(Exception):
@@ -37,3 +40,6 @@ class JobObserver:
 
     async def on_progress(self, job: JobRecord, progress: Progress) -> None:  # noqa: B027
         pass
+
+    async def on_preview(self, job: JobRecord, preview: Preview) -> None:  # noqa: B027
+        """A live preview of `job`'s render: only ever one of this job's own prompt."""

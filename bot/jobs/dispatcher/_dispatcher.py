@@ -1,8 +1,9 @@
 """The dispatcher's life and its loops: start (check the backends, adopt what a gone process
 left, claim), stop (let go of this process's jobs), claiming onto backends (spread first, then
-deepen to `prefetch`; each backend takes only templates it can run, preferring the one it has
-loaded, and only while the backend's jobs of every process leave it room), the heartbeat and
-adoption, cancel wherever a job is, and what others may read about the backends and the jobs.
+deepen to `prefetch`, never prefetching a job an idle backend could run; each backend takes only
+templates it can run, preferring the one it has loaded, and only while the backend's jobs of
+every process leave it room), the heartbeat and adoption, cancel wherever a job is, and what
+others may read about the backends and the jobs.
 
 Woken by the store's change notices (this process's or, on PostgreSQL, any process's): a job
 queued, released or cancelled, settings and switches saved, jobs let go. A cancel of a job this
@@ -25,7 +26,7 @@ from bot.identity import ProcessIdentity
 from bot.jobs.admin import QueueAdmin
 from bot.jobs.dispatcher._attempt import Attempt
 from bot.jobs.dispatcher._backends import BackendPool, BackendView, Slot
-from bot.jobs.dispatcher._callbacks import Deliver, GraphBuilder, JobObserver
+from bot.jobs.dispatcher._callbacks import Deliver, ExtraDataBuilder, GraphBuilder, JobObserver
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._execution import Execution
 from bot.jobs.dispatcher._leases import Leases
@@ -61,6 +62,7 @@ class Dispatcher:
         templates: Mapping[str, TemplateNeeds] | None = None,
         metrics: Metrics | None = None,
         images: StartImages | None = None,
+        extra_data_for: ExtraDataBuilder | None = None,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
@@ -71,6 +73,7 @@ class Dispatcher:
                 raise ValueError(f"backend {backend.name} speaks as ComfyUI client {backend.client.client_id}, "
                                  f"not as this process ({self.identity.id})")
         self.graph_for = graph_for
+        self.extra_data_for = extra_data_for
         self.metrics = metrics
         self.images = images  # jobs' start pictures: uploaded with each submission, swept hourly
         self._pool = BackendPool(backends, templates=templates, interval=self.config.health_interval,
@@ -104,7 +107,8 @@ class Dispatcher:
         self._outcomes = Outcomes(self.store, self.scheduler, self._pool, self.config, observer or JobObserver(),
                                   self.metrics)
         self._execution = Execution(self.store, self.scheduler, self._pool, self.config, self.graph_for, deliver,
-                                    self._outcomes, self._leases, self._off_backend, self.images)
+                                    self._outcomes, self._leases, self._off_backend, self.images,
+                                    self.extra_data_for)
         self.config.output_dir.mkdir(parents=True, exist_ok=True)
         log.info("this process is %s (lease %g s)", self.identity, self.config.lease)
         self._leases.begin()
@@ -238,23 +242,35 @@ class Dispatcher:
         # The store counts each backend's jobs of every process: a backend that is full, or
         # found nothing it can run, is not asked again at this depth.
         deepest = 1 + self.config.prefetch
+        busy: set[Slot] = set()
         for depth in range(1, deepest + 1):
             for slot in self._pool.slots:
                 while not slot.full and slot.open and len(slot.attempts) < depth \
-                        and await self._claim_into(slot, depth, gate):
+                        and await self._claim_into(slot, depth, gate, busy):
                     pass
+            if depth == 1 and depth < deepest:
+                busy = await self._busy_elsewhere()
         # A backend full of other processes' jobs is not asked again at each job queued anywhere
         # (every process hears every one): only once a job leaves a backend.
         for slot in self._pool.slots:
             if slot.open and not slot.full and len(slot.attempts) < deepest:
                 slot.full = await self.scheduler.in_flight(slot.name) >= deepest
 
+    async def _busy_elsewhere(self) -> set[Slot]:
+        """The backends without a job of this process that run another process's: not idle, so
+        they do not hold back this process's prefetch."""
+        return {slot for slot in self._pool.slots
+                if slot.open and not slot.attempts and await self.scheduler.in_flight(slot.name) > 0}
+
     def _slots_may_have_room(self) -> None:
         for slot in self._pool.slots:
             slot.full = False
 
-    async def _claim_into(self, slot: Slot, depth: int, gate: ClaimGate) -> bool:
-        job = await self.scheduler.claim_next(slot.name, templates=slot.able, prefer=self._pool.preferred(slot),
+    async def _claim_into(self, slot: Slot, depth: int, gate: ClaimGate, busy: set[Slot]) -> bool:
+        templates = self._pool.prefetchable(slot, busy) if depth > 1 else slot.able
+        if templates is not None and not templates:
+            return False
+        job = await self.scheduler.claim_next(slot.name, templates=templates, prefer=self._pool.preferred(slot),
                                               window=self.config.affinity_window, lease=self._leases.lease(),
                                               capacity=depth, gate=gate)
         if job is None:

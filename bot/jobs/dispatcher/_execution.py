@@ -30,11 +30,12 @@ from pathlib import Path
 
 from bot.comfy.client import Where
 from bot.comfy.errors import BackendDown, ComfyError
+from bot.comfy.previews import Preview
 from bot.comfy.render import RenderHooks, fetch_video, render
 from bot.comfy.watch import Progress
 from bot.jobs.dispatcher._attempt import Attempt
 from bot.jobs.dispatcher._backends import BackendPool, Slot
-from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, GraphBuilder
+from bot.jobs.dispatcher._callbacks import Deliver, DeliveryFailed, ExtraDataBuilder, GraphBuilder
 from bot.jobs.dispatcher._config import DispatchConfig
 from bot.jobs.dispatcher._leases import Leases
 from bot.jobs.dispatcher._outcomes import Outcomes
@@ -61,7 +62,8 @@ class _Superseded(Exception):
 class Execution:
     def __init__(self, store: Store, scheduler: Scheduler, pool: BackendPool, config: DispatchConfig,
                  graph_for: GraphBuilder, deliver: Deliver, outcomes: Outcomes, leases: Leases,
-                 off_backend: Callable[[Attempt], None], images: StartImages | None = None) -> None:
+                 off_backend: Callable[[Attempt], None], images: StartImages | None = None,
+                 extra_data_for: ExtraDataBuilder | None = None) -> None:
         self.store = store
         self.scheduler = scheduler
         self.pool = pool
@@ -72,6 +74,7 @@ class Execution:
         self.leases = leases
         self.off_backend = off_backend  # the job left its backend: the slot may take the next one
         self.images = images
+        self.extra_data_for = extra_data_for
 
     async def run(self, attempt: Attempt) -> None:
         """Carry the attempt as far as it goes; any bug ends the job, never the dispatcher."""
@@ -136,12 +139,13 @@ class Execution:
         path = self._video_path(job)
         graph = slot.backend.adapt(self.graph_for(job))
         images = await self.images.uploads(job) if self.images is not None else []
+        extra_data = self.extra_data_for(job) if self.extra_data_for is not None else None
         # The prompt's events go to the process that claimed it (this one, or one whose job
         # this process adopted): listen as that process.
         async with self.pool.listening(slot, job.claimed_by) as (client, events):
             await render(client, events, graph, path, max_bytes=self.config.max_download_bytes,
                          watch=self.config.watch, hooks=self._hooks(attempt, slot), prompt_id=job.prompt_id,
-                         reattach=not attempt.fresh, images=images)
+                         reattach=not attempt.fresh, images=images, extra_data=extra_data)
         try:
             attempt.job = await self._fetched(attempt, path)
         finally:
@@ -176,10 +180,14 @@ class Execution:
                     attempt.job = moved
             await self.outcomes.observer.on_progress(attempt.job, progress)
 
+        async def on_preview(preview: Preview) -> None:
+            await self.outcomes.observer.on_preview(attempt.job, preview)
+
         async def on_rendered() -> None:
             attempt.finishing = True
 
-        return RenderHooks(on_submitted=on_submitted, on_progress=on_progress, on_rendered=on_rendered)
+        return RenderHooks(on_submitted=on_submitted, on_progress=on_progress, on_preview=on_preview,
+                           on_rendered=on_rendered)
 
     async def _fetched(self, attempt: Attempt, path: Path) -> JobRecord:
         """The video is on disk: move the job to fetched, unless it moved on meanwhile."""

@@ -45,7 +45,14 @@ Constructor knobs (all are also plain attributes, read live on every prompt):
     fail_execution   the next N prompts end in execution_error; failure_kind picks the payload:
                      "oom" (torch.OutOfMemoryError in the sampler, halfway), "model_load" (the
                      captured SafetensorError in the first loader), "t5_scaled"; `fail_next(n, kind)`
-    send_previews    binary preview frames (type 1, PNG) during sampler steps
+    preview_method   the server's --preview-method (default "none", as ComfyUI's): used when a
+                     prompt's extra_data names none; "none" (either way) sends no previews
+    preview_frames   "real" (as 0.8.0: a type 4 frame with JSON metadata to a client whose first
+                     message announced supports_preview_metadata, type 1 to others), "none"
+                     (a sampler that never previews), "type1" (a server from before preview
+                     metadata: ignores feature flags), "type4" (metadata frames only) or
+                     "garbage" (a malformed frame before each real one); see _previews.py
+    preview_format   "JPEG" (what core samplers send) or "PNG"; preview_size: --preview-size
     ignore_prompt_id behave like ComfyUI before client-chosen prompt ids: the body's prompt_id
                      is not read (no uuid check, no 409) and the answer carries a uuid4 of the
                      server's own (CLI: --ignore-prompt-id)
@@ -91,6 +98,7 @@ from tests.fakes.comfyui._catalog import (
 from tests.fakes.comfyui._fake import FakeComfyUI
 from tests.fakes.comfyui._hub import Emitted
 from tests.fakes.comfyui._middleware import RecordedRequest
+from tests.fakes.comfyui._previews import preview_colour
 from tests.fakes.comfyui._queue import QueueItem
 
 __all__ = [
@@ -103,4 +111,5 @@ __all__ = [
     "captures_dir",
     "default_models",
     "emulated_object_info",
+    "preview_colour",
 ]

@@ -13,6 +13,7 @@ import sys
 
 from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._fake import FakeComfyUI
+from tests.fakes.comfyui._previews import FRAME_MODES, METHODS
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -42,6 +43,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ignore-prompt-id", action="store_true",
                         help="answer every POST /prompt with a uuid of our own, like ComfyUI before "
                              "client-chosen prompt ids")
+    parser.add_argument("--preview-method", default="none", choices=METHODS,
+                        help="ComfyUI's --preview-method: used when a prompt names none")
+    parser.add_argument("--preview-frames", default="real", choices=FRAME_MODES)
+    parser.add_argument("--preview-format", default="JPEG", choices=("JPEG", "PNG"))
     return parser.parse_args(argv)
 
 
@@ -61,7 +66,8 @@ async def _serve(args: argparse.Namespace) -> None:
                        fail_execution=args.fail_execution, failure_kind=args.failure_kind, root=args.root,
                        ignore_prompt_id=args.ignore_prompt_id, keep_models=args.keep_models,
                        load_costs=_costs(args.load_cost), model_step_seconds=_costs(args.model_step_seconds),
-                       vram_gb=args.vram_gb)
+                       vram_gb=args.vram_gb, preview_method=args.preview_method,
+                       preview_frames=args.preview_frames, preview_format=args.preview_format)
     if args.without_model:
         fake.models = {folder: [name for name in names if name not in args.without_model]
                        for folder, names in fake.models.items()}

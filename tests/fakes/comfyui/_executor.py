@@ -21,6 +21,10 @@ prompt uses (a 14B model samples slower than a 1.3B one), else `step_seconds`.
 is a few ms, wide enough for a client that fetches /history on execution_success to lose a race
 now and then; the emulator makes it lose every time.
 
+Sampler steps carry live previews (`_previews.py`) when the prompt's preview method is not
+"none": a type 4 frame, inside the progress registry's update, to a client that announced
+preview metadata; a type 1 frame, after `progress`, to any other client.
+
 Routing follows the real server: job events go only to the socket whose sid is the prompt's
 client_id; without a client_id they are not sent at all, except progress/progress_state and
 execution_interrupted, which then go to every socket. `status` always goes to every socket.
@@ -30,9 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import struct
 import time
-import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -40,6 +42,14 @@ from tests.fakes.comfyui._catalog import MODEL_INPUTS
 from tests.fakes.comfyui._failures import FAILURES, NodeFailure, failure_node, missing_input_file
 from tests.fakes.comfyui._files import UI_BUILDERS, Clip, OutputFiles
 from tests.fakes.comfyui._hub import Hub
+from tests.fakes.comfyui._previews import (
+    effective_method,
+    garbage_frame,
+    graph_size,
+    preview_image,
+    type1_frame,
+    type4_frame,
+)
 from tests.fakes.comfyui._queue import PromptQueue, QueueItem
 from tests.fakes.media import image_clip
 
@@ -66,7 +76,10 @@ class Knobs(Protocol):
     model_step_seconds: Mapping[str, float]
     node_seconds: float
     history_delay: float
-    send_previews: bool
+    preview_method: str
+    preview_frames: str
+    preview_format: str
+    preview_size: int
     fail_execution: int
     failure_kind: str
     object_info: dict[str, Any]
@@ -74,18 +87,6 @@ class Knobs(Protocol):
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _png_1x1() -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00\x80\x80\x80")) + chunk(b"IEND", b""))
-
-
-# Binary frame type 1 (preview image), image format 2 (PNG).
-_PREVIEW_FRAME = struct.pack(">II", 1, 2) + _png_1x1()
 
 
 def execution_order(prompt: Mapping[str, Any], outputs: list[str], object_info: Mapping[str, Any]) -> list[str]:
@@ -157,6 +158,7 @@ class _Run:
         self.current: str | None = None
         self.failing: tuple[str, NodeFailure] | None = None
         self.clip: Clip | None = None  # made from the prompt's LoadImage picture, if any
+        self.garbage_sent = 0
 
 
 class Executor:
@@ -201,10 +203,36 @@ class Executor:
         snapshot = {k: dict(v) for k, v in run.progress.items()}
         self.hub.send("progress_state", {"prompt_id": run.prompt_id, "nodes": snapshot}, self.client_id)
 
-    def _report(self, run: _Run, node_id: str, value: int, maximum: int) -> None:
+    def _report(self, run: _Run, node_id: str, value: int, maximum: int, preview: bytes | None = None) -> None:
+        """main.py's progress hook: the progress registry first (progress_state, and a type 4
+        preview for a client that announced preview metadata), then `progress`, then a type 1
+        preview for any other client."""
         self._set_progress(run, node_id, value, maximum, "running")
+        with_metadata = self.hub.supports(self.client_id, "supports_preview_metadata")
+        if preview is not None and with_metadata and self.knobs.preview_frames in ("real", "type4", "garbage"):
+            self._send_preview(run, node_id, type4_frame(self.knobs.preview_format, preview, run.prompt_id, node_id))
         self.hub.send("progress", {"value": value, "max": maximum, "prompt_id": run.prompt_id, "node": node_id},
                       self.client_id)
+        legacy = self.knobs.preview_frames == "type1" or (
+            not with_metadata and self.knobs.preview_frames in ("real", "garbage"))
+        if preview is not None and legacy:
+            self._send_preview(run, node_id, type1_frame(self.knobs.preview_format, preview))
+
+    def _send_preview(self, run: _Run, node_id: str, frame: bytes) -> None:
+        if self.knobs.preview_frames == "garbage":
+            self.hub.send_bytes(garbage_frame(run.garbage_sent, run.prompt_id, node_id, frame), self.client_id)
+            run.garbage_sent += 1
+        self.hub.send_bytes(frame, self.client_id)
+
+    async def _preview(self, run: _Run, step: int, steps: int) -> bytes | None:
+        """The sampler's preview of this step, or None: the prompt's preview method is "none"
+        (the default of a server started without --preview-method) or the knob says none."""
+        method = effective_method(run.item.extra_data, self.knobs.preview_method)
+        if method == "none" or self.knobs.preview_frames == "none":
+            return None
+        size = graph_size(run.item.prompt)
+        return await asyncio.to_thread(preview_image, run.prompt_id, step, steps, size, method,
+                                       self.knobs.preview_format, self.knobs.preview_size)
 
     # -- one prompt ----------------------------------------------------------------------------
 
@@ -361,9 +389,8 @@ class Executor:
         for tick in range(1, count + 1):
             await self._sleep(seconds)
             value = maximum if tick == count and scale > 1 else tick * scale
-            self._report(run, node_id, value, maximum)
-            if previews and self.knobs.send_previews:
-                self.hub.send_bytes(_PREVIEW_FRAME, self.client_id)
+            preview = await self._preview(run, value, maximum) if previews else None
+            self._report(run, node_id, value, maximum, preview)
 
     async def _sleep(self, seconds: float) -> None:
         """Simulated work that an interrupt cuts short (the real check runs per step/node)."""

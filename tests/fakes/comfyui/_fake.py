@@ -21,6 +21,7 @@ from tests.fakes.comfyui._failures import FAILURES
 from tests.fakes.comfyui._files import OutputFiles
 from tests.fakes.comfyui._hub import Emitted, Hub
 from tests.fakes.comfyui._middleware import InjectedFailure, RecordedRequest, route_of
+from tests.fakes.comfyui._previews import FRAME_MODES, METHODS
 from tests.fakes.comfyui._queue import PromptQueue, QueueItem
 from tests.fakes.comfyui._server import build_app
 from tests.fakes.media import cached_mp4
@@ -52,7 +53,10 @@ class FakeComfyUI:
         paused: bool = False,
         fail_execution: int = 0,
         failure_kind: str = "oom",
-        send_previews: bool = False,
+        preview_method: str = "none",
+        preview_frames: str = "real",
+        preview_format: str = "JPEG",
+        preview_size: int = 512,
         ignore_prompt_id: bool = False,
         video_path: str | Path | None = None,
         video_bytes: bytes | None = None,
@@ -72,7 +76,12 @@ class FakeComfyUI:
         self.require_token = require_token
         self.fail_execution = fail_execution
         self.failure_kind = failure_kind
-        self.send_previews = send_previews
+        if preview_method not in METHODS or preview_frames not in FRAME_MODES or preview_format not in ("JPEG", "PNG"):
+            raise ValueError(f"preview knobs: method in {METHODS}, frames in {FRAME_MODES}, format JPEG or PNG")
+        self.preview_method = preview_method
+        self.preview_frames = preview_frames
+        self.preview_format = preview_format
+        self.preview_size = preview_size
         self.ignore_prompt_id = ignore_prompt_id
         self.video_path = Path(video_path) if video_path is not None else None
         self.video_bytes = video_bytes

@@ -1,6 +1,7 @@
 """Websocket fan-out: which socket gets which message, in order, and what is lost.
 
-Owns: the sid -> socket table and one publisher task, like ComfyUI's PromptServer. Messages are
+Owns: the sid -> socket table (with each socket's feature flags, from its first message) and
+one publisher task, like ComfyUI's PromptServer. Messages are
 queued by the worker and sent in order by the publisher, so a slow client never stalls the job.
 A message for a sid with no open socket is dropped (never replayed); sid None means broadcast.
 Every message is also appended to `log` so tests can see what was emitted, delivered or not.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +34,7 @@ class Emitted:
 class _Socket:
     ws: web.WebSocketResponse
     request: web.Request
+    feature_flags: dict[str, Any] = field(default_factory=dict)
 
 
 class Hub:
@@ -81,6 +83,16 @@ class Hub:
     def attach(self, sid: str, ws: web.WebSocketResponse, request: web.Request) -> None:
         # A second socket with the same clientId replaces the first (the real server does too).
         self.sockets[sid] = _Socket(ws, request)
+
+    def set_feature_flags(self, sid: str, ws: web.WebSocketResponse, flags: dict[str, Any]) -> None:
+        current = self.sockets.get(sid)
+        if current is not None and current.ws is ws:
+            current.feature_flags = flags
+
+    def supports(self, sid: str | None, feature: str) -> bool:
+        """comfy_api.feature_flags.supports_feature: only a connected socket that announced it."""
+        sock = self.sockets.get(sid) if sid is not None else None
+        return sock is not None and sock.feature_flags.get(feature) is True
 
     def detach(self, sid: str, ws: web.WebSocketResponse) -> None:
         # Only forget the sid if it is still this socket: a reconnect may already own it.

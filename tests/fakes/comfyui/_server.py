@@ -267,21 +267,28 @@ class _Routes:
             # A client reconnecting mid-prompt is told the current node, without a prompt_id.
             if fake.executor.client_id == sid and fake.executor.last_node_id is not None:
                 await fake.hub.send_now(ws, "executing", {"node": fake.executor.last_node_id})
-            await self._read_client(ws)
+            await self._read_client(sid, ws)
         finally:
             fake.hub.detach(sid, ws)
         return ws
 
-    async def _read_client(self, ws: web.WebSocketResponse) -> None:
+    async def _read_client(self, sid: str, ws: web.WebSocketResponse) -> None:
+        """Only the first text message counts, and only if it announces feature flags; a server
+        from before preview metadata (preview_frames "type1") reads nothing the client sends."""
         first = True
         async for message in ws:
-            if message.type == WSMsgType.TEXT and first:
-                try:
-                    data = json.loads(message.data)
-                except ValueError:
-                    data = None
-                if isinstance(data, dict) and data.get("type") == "feature_flags":
-                    await self.fake.hub.send_now(ws, "feature_flags", self.fake.features)
+            if message.type != WSMsgType.TEXT or self.fake.preview_frames == "type1":
+                continue
+            try:
+                data = json.loads(message.data)
+            except ValueError:
+                continue  # the real server logs it; the next message may still be the first
+            if not isinstance(data, dict):
+                continue  # data.get raises there, before `first` is cleared
+            if first and data.get("type") == "feature_flags":
+                flags = data.get("data")
+                self.fake.hub.set_feature_flags(sid, ws, flags if isinstance(flags, dict) else {})
+                await self.fake.hub.send_now(ws, "feature_flags", self.fake.features)
             first = False
 
 

@@ -5,13 +5,13 @@ Start ``FakeDiscord`` (an async context manager on 127.0.0.1), point discord.py 
 the bot as users would (``slash``, ``click``, ``autocomplete``, ``submit_modal``) and read
 back what it did (``messages``, ``channel_messages``, ``errors``, handles' acks and
 responses). Discord's clocks (3 s ack, 15 min token) and limits (uploads, permissions,
-form limits) are enforced at the wire, measured on a monotonic clock. A bot run as a
+form limits; rate limits when asked) are enforced at the wire, measured on a monotonic clock. A bot run as a
 subprocess reaches the fake through ``sitecustomize/`` and ``WANBOT_FAKE_DISCORD_URL``.
 
 Modules: ``world`` (static config), ``state`` (runtime store), ``gateway``, ``rest`` and
-``webhooks`` (the wire), ``interactions``/``options``/``modals`` (payload building and
-Discord's form rules), ``server`` (``FakeDiscord``), ``runner``/``pointing`` (hooking
-discord.py up).
+``webhooks`` (the wire), ``ratelimits`` (buckets and 429s), ``interactions``/``options``/
+``modals`` (payload building and Discord's form rules), ``server`` (``FakeDiscord``),
+``runner``/``pointing`` (hooking discord.py up).
 """
 
 from .handles import InteractionHandle, InteractionKind
@@ -19,6 +19,7 @@ from .messages import MessageEdit, Pings, StoredAttachment, StoredMessage
 from .modals import ModalInput, ShownModal
 from .options import CommandAttachment, OptionType
 from .pointing import ENV_VAR, point_discord_py_at
+from .ratelimits import Limit, RateLimits
 from .records import (
     CommandSync,
     ErrorRecord,
@@ -59,11 +60,13 @@ __all__ = [
     "InteractionEvent",
     "InteractionHandle",
     "InteractionKind",
+    "Limit",
     "MessageEdit",
     "ModalInput",
     "OptionType",
     "Permission",
     "Pings",
+    "RateLimits",
     "RequestRecord",
     "ShownModal",
     "StoredAttachment",

@@ -15,7 +15,14 @@ from typing import Any
 from .payloads import iso_now, user_payload
 from .world import FakeUser
 
-__all__ = ["MessageEdit", "Pings", "StoredAttachment", "StoredMessage", "normalise_field", "resolve_pings"]
+__all__ = [
+    "MessageEdit",
+    "Pings",
+    "StoredAttachment",
+    "StoredMessage",
+    "normalise_field",
+    "resolve_pings",
+]
 
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
@@ -114,11 +121,18 @@ def resolve_pings(content: str, allowed_mentions: dict[str, Any] | None, replied
 
 @dataclass
 class MessageEdit:
-    """One accepted change to a message: the fields set and when (fake clock, seconds)."""
+    """One accepted change to a message: the fields set, the files uploaded with it, when (fake
+    clock, seconds), and the files members saw loose below the message after it."""
 
     at: float
     changes: dict[str, Any]
     via: str
+    uploads: tuple[StoredAttachment, ...] = ()
+    loose: tuple[str, ...] = ()  # filenames
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return tuple(a.filename for a in self.uploads)
 
 
 @dataclass
@@ -148,6 +162,7 @@ class StoredMessage:
     deleted_at: float | None = None
     timestamp: str = field(default_factory=iso_now)
     edited_timestamp: str | None = None
+    in_embeds: set[int] = field(default_factory=set)  # ids of the attachments an embed shows
 
     @property
     def ephemeral(self) -> bool:
@@ -173,32 +188,48 @@ class StoredMessage:
     def find_component(self, custom_id: str) -> dict[str, Any] | None:
         return _find_component(self.components, custom_id)
 
+    @property
+    def loose_attachments(self) -> list[StoredAttachment]:
+        """The attachments members see as files below the message: all but those an embed
+        showed by ``attachment://<filename>`` (see ``resolve_attachment_refs``)."""
+        return [a for a in self.attachments if a.id not in self.in_embeds]
+
     def apply(self, fields: dict[str, Any], attachments: list[StoredAttachment] | None, at: float, via: str) -> None:
         """Apply an edit (PATCH body already parsed) and record it."""
+        before = {a.id for a in self.attachments}
+        uploads = tuple(a for a in attachments or [] if a.id not in before)
         ephemeral = self.flags & FLAG_EPHEMERAL  # fixed at creation; an edit cannot change it
         for key in ("content", "embeds", "components", "allowed_mentions", "flags"):
             if key in fields:
                 setattr(self, key, normalise_field(key, fields[key]))
         if attachments is not None:
             self.attachments = attachments
-        self.resolve_attachment_refs()
+        if "embeds" in fields:
+            self.resolve_attachment_refs()
+        else:  # the embeds stay as they were, and with them the files they show
+            self.in_embeds &= {a.id for a in self.attachments}
         # An edit of a deferred placeholder turns it into a real message.
         self.flags = (self.flags & ~FLAG_LOADING) | ephemeral
         self.edited_timestamp = iso_now()
-        self.edits.append(MessageEdit(at=at, changes=dict(fields), via=via))
+        loose = tuple(a.filename for a in self.loose_attachments)
+        self.edits.append(MessageEdit(at=at, changes=dict(fields), via=via, uploads=uploads, loose=loose))
 
     def resolve_attachment_refs(self) -> None:
-        """An embed's image or thumbnail given as ``attachment://<filename>`` points at that
-        attachment of the message, as Discord stores it: the attachment's URL."""
+        """Embeds just set (a create, or an edit that sends ``embeds``): an image or thumbnail
+        given as ``attachment://<filename>`` becomes the URL of the message's attachment of that
+        name (uploaded now or kept), and that file is shown only inside the embed. Any other URL
+        hides nothing, even the attachment's own URL read back from an earlier answer: Discord
+        then shows the file below the message as well (discord-api-docs #4809 and #5675)."""
         by_name = {a.filename: a for a in self.attachments}
+        self.in_embeds = set()
         for embed in self.embeds:
             for key in ("image", "thumbnail"):
                 media = embed.get(key)
-                url = media.get("url") if isinstance(media, dict) else None
-                if isinstance(url, str) and url.startswith("attachment://"):
-                    found = by_name.get(url.removeprefix("attachment://"))
-                    if found is not None:
-                        embed[key] = {**media, "url": found.url, "proxy_url": found.url}
+                url = str(media.get("url") or "") if isinstance(media, dict) else ""
+                found = by_name.get(url.removeprefix("attachment://")) if url.startswith("attachment://") else None
+                if found is not None:
+                    embed[key] = {**media, "url": found.url, "proxy_url": found.url}
+                    self.in_embeds.add(found.id)
 
     def mark_deleted(self, at: float) -> None:
         self.deleted = True

@@ -20,6 +20,7 @@ from .handles import InteractionHandle, InteractionKind
 from .interactions import InteractionFactory
 from .messages import StoredMessage
 from .payloads import guild_channel_payload
+from .ratelimits import RateLimiter, RateLimits, Verdict
 from .records import CommandSync, ErrorRecord, RequestRecord
 from .rest import API_PREFIX, BotRoutes
 from .state import ChannelTarget, FakeState
@@ -46,6 +47,8 @@ class FakeDiscord:
     ``point_discord_py_at`` (or the ``running_bot`` helper) and log in with ``fake.token``.
     ``ack_window`` (3 s) and ``token_lifetime`` (15 min) are Discord's interaction clocks;
     both can be changed on the instance at any time and apply to later interactions.
+    ``rate_limits`` turns Discord's rate limits on (``RateLimits()``: Discord's figures);
+    ``rate_limited`` lists the 429s answered.
     """
 
     def __init__(
@@ -57,11 +60,14 @@ class FakeDiscord:
         token_lifetime: float = 15 * 60.0,
         heartbeat_interval_ms: int = 41_250,
         dispatch_timeout: float = 10.0,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.world = world or FakeWorld.default()
         self.token = token
         self.dispatch_timeout = dispatch_timeout
         self.state = FakeState(self.world, ack_window=ack_window, token_lifetime=token_lifetime)
+        # Off unless asked: most tests are about something else and would only get slower.
+        self.rate_limiter = RateLimiter(rate_limits, self.state.clock.now) if rate_limits is not None else None
         self.gateway = FakeGateway(self.state, token=token, heartbeat_interval_ms=heartbeat_interval_ms)
         self._factory = InteractionFactory(self.state)
         self._runner: web.AppRunner | None = None
@@ -285,6 +291,11 @@ class FakeDiscord:
         """Every non-2xx answer the fake gave, in order."""
         return self.state.errors
 
+    @property
+    def rate_limited(self) -> list[ErrorRecord]:
+        """Every 429 the fake answered (with ``rate_limits`` on)."""
+        return [e for e in self.state.errors if e.status == 429]
+
     def error_codes(self) -> list[int]:
         return [e.code for e in self.state.errors]
 
@@ -378,14 +389,21 @@ class FakeDiscord:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        limit_headers: dict[str, str] = {}
         try:
             self._check_auth(request)
-            response = await handler(request)
+            verdict = self._rate_verdict(request)
+            if verdict.refused is not None:
+                response = await self._answer_limited(request, verdict.refused)
+            else:
+                limit_headers = verdict.headers
+                response = await handler(request)
         except DiscordApiError as error:
             response = await self._answer_error(request, error)
         except web.HTTPException as http_error:  # no route / wrong method: Discord's shape too
             error = DiscordApiError(http_error.status, 0, f"{http_error.status}: {http_error.reason}")
             response = await self._answer_error(request, error)
+        response.headers.update(limit_headers)  # error answers of a limited route carry them too
         self.state.requests.append(
             RequestRecord(request.method, self._route(request), request.path, response.status, self.state.clock.now())
         )
@@ -396,6 +414,17 @@ class FakeDiscord:
             return
         if request.headers.get("Authorization") != f"Bot {self.token}":
             raise DiscordApiError.unauthorized()
+
+    def _rate_verdict(self, request: web.Request) -> Verdict:
+        if self.rate_limiter is None or not request.path.startswith(API_PREFIX):
+            return Verdict()
+        bot_token = not request.path.startswith(_TOKEN_IN_URL)
+        return self.rate_limiter.check(request, self._route(request), bot_token=bot_token)
+
+    async def _answer_limited(self, request: web.Request, refused: web.Response) -> web.Response:
+        self._record_error(request, DiscordApiError(429, 0, "You are being rate limited."))
+        await self.state.changed()
+        return refused
 
     @staticmethod
     def _route(request: web.Request) -> str:
