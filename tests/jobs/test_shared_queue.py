@@ -203,3 +203,22 @@ async def test_a_backend_full_of_another_processs_jobs_is_not_asked_again_until_
 def _new_jobs(count: int) -> list[NewJob]:
     params = {"prompt": "a cat", "frames": 17, "width": 832, "height": 480, "steps": 15}
     return [NewJob(GUILD, 20, 40 + n, "wan-native", params, cost=1, round=0) for n in range(count)]
+
+
+async def test_a_backend_busy_with_another_processs_jobs_does_not_hold_back_this_processs_prefetch(
+        rig: Rig, jobs: Jobs, open_db: OpenDb) -> None:
+    """No job is prefetched while an idle backend could run it; a backend this process has no
+    job on is not idle when another process's jobs fill it."""
+    slow = {"steps": 400, "step_seconds": 0.05}  # 20 s a render: the prefetch must come long before
+    async with FakeComfyUI(**slow) as busy, FakeComfyUI(**slow) as free:
+        other = await _other(rig, jobs, open_db, busy)
+        await rig.start(other.dispatcher)
+        theirs = [await rig.enqueue(1), await rig.enqueue(1)]
+        await rig.reach(theirs[0].id, JobState.RUNNING)
+        await rig.reach(theirs[1].id, JobState.SUBMITTED)  # `busy` is full: running + prefetch
+        here = await rig.start(rig.dispatcher(free, busy, poll_interval=AN_HOUR))
+        running, waiting = await rig.enqueue(2), await rig.enqueue(3)
+        await _running_on(rig, free, here, running.id)
+        prefetched = await rig.reach(waiting.id, JobState.SUBMITTED, timeout=5)
+        assert prefetched.backend == (await rig.job(running.id)).backend
+        assert free.running == (await rig.job(running.id)).prompt_id  # still the first render
