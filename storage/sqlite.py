@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -118,13 +118,19 @@ class Connections:
         """BEGIN IMMEDIATE ... COMMIT on the writer, ROLLBACK on any error.
 
         IMMEDIATE takes the write lock up front, so a second process waits at BEGIN (up to
-        the busy timeout) instead of failing half-way through with SQLITE_BUSY."""
+        the busy timeout) instead of failing half-way through with SQLITE_BUSY.
+
+        A cancel while BEGIN is under way does not stop it: the statement is already queued
+        on the connection's thread. So the ROLLBACK covers BEGIN too (queued behind it, it
+        runs even if this task is cancelled again); otherwise every later write of this
+        process would join a transaction nobody ends, and be lost at close."""
         async with self._write_lock:
-            await self.writer.execute("BEGIN IMMEDIATE")
             try:
+                await self.writer.execute("BEGIN IMMEDIATE")
                 yield self.writer
             except BaseException:
-                await self.writer.execute("ROLLBACK")
+                with suppress(sqlite3.OperationalError):  # BEGIN itself failed: none open
+                    await self.writer.execute("ROLLBACK")
                 raise
             await self.writer.execute("COMMIT")
 
