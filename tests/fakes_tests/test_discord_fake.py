@@ -229,12 +229,6 @@ async def _defer_recording(bot: SampleBot, interaction: discord.Interaction) -> 
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as running:
-        yield running
-
-
-@pytest.fixture
 async def bot(fake: FakeDiscord) -> AsyncIterator[SampleBot]:
     async with running_bot(SampleBot(), fake) as running:
         yield running

@@ -9,7 +9,6 @@ test pages an unmodified discord.py client through it both ways.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -17,12 +16,6 @@ import discord
 import pytest
 
 from tests.fakes.discord import FakeDiscord, StoredMessage, running_bot
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as running:
-        yield running
 
 
 @pytest.fixture

@@ -86,12 +86,6 @@ class ModalBot(commands.Bot):
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as running:
-        yield running
-
-
-@pytest.fixture
 async def bot(fake: FakeDiscord) -> AsyncIterator[ModalBot]:
     async with running_bot(ModalBot(), fake) as running:
         yield running
